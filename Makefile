@@ -1,0 +1,27 @@
+# The two commands a new user runs (README): `make demo` and `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+XVFB := $(if $(DISPLAY),,xvfb-run -a -s "-screen 0 1280x800x24")
+
+.PHONY: demo test setup setup-test bench clean run-hub
+
+setup:
+	scripts/bootstrap.sh demo
+
+setup-test:
+	scripts/bootstrap.sh test
+
+demo: setup
+	$(XVFB) $(VENV)/bin/kiosk demo $(DEMO_ARGS)
+
+test: setup-test
+	$(XVFB) $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup-test
+	$(XVFB) $(PY) bench/run_all.py
+
+run-hub: setup
+	$(VENV)/bin/kiosk hub --demo
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,232 @@
+"""The hub API v1 contract shared by the kiosk's client and the reference hub.
+
+Plain frozen dataclasses, the event types and the RFC 9457 problem types. The kiosk works
+against any server honouring these shapes; `from_json` functions refuse anything else with
+`HubProtocolError`, so a hub that lies never reaches the screen as half a shopper.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from kiosk.errors import HubProtocolError
+
+API_PREFIX = "/v1"
+PROBLEM_BASE = "https://nfc-kiosk.dev/problems/"
+
+CHECKIN = "checkin"
+SCAN = "scan"
+WISHLIST_ADD = "wishlist_add"
+WISHLIST_REMOVE = "wishlist_remove"
+CONSENT_GRANT = "consent_grant"
+CONSENT_REVOKE = "consent_revoke"
+STAFF_LOOKUP = "staff_lookup"
+EVENT_TYPES = (CHECKIN, SCAN, WISHLIST_ADD, WISHLIST_REMOVE, CONSENT_GRANT, CONSENT_REVOKE, STAFF_LOOKUP)
+
+# Per-event outcomes of POST /v1/events:batch
+CREATED, DUPLICATE, REJECTED = "created", "duplicate", "rejected"
+
+# Problem types (the stable `type` of an application/problem+json answer)
+P_UNAUTHORIZED = PROBLEM_BASE + "unauthorized"
+P_FORBIDDEN = PROBLEM_BASE + "forbidden"
+P_NOT_FOUND = PROBLEM_BASE + "not-found"
+P_UNKNOWN_CREDENTIAL = PROBLEM_BASE + "unknown-credential"
+P_CREDENTIAL_REFUSED = PROBLEM_BASE + "credential-refused"
+P_ENROLLMENT_REFUSED = PROBLEM_BASE + "enrollment-refused"
+P_INVALID = PROBLEM_BASE + "invalid-request"
+P_OVERLOADED = PROBLEM_BASE + "overloaded"
+
+# Sharing (consent) states a check-in reports for the kiosk's brand.
+GRANTED, REFUSED, UNDECIDED = "granted", "refused", "undecided"
+
+# Credential kinds (what a tag proved)
+CRED_TOKEN, CRED_UID, CRED_SUN, CRED_HCE = "token", "uid", "sun", "hce"
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 version 7): 48-bit ms timestamp, then randomness."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | rand & ((1 << 80) - 1)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # variant
+    return str(uuid.UUID(int=value))
+
+
+def _req(data: dict, key: str, kind: type | tuple, where: str) -> Any:
+    if not isinstance(data, dict) or key not in data:
+        raise HubProtocolError(f"{where}: missing '{key}'")
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise HubProtocolError(f"{where}: '{key}' has the wrong type")
+    return value
+
+
+def _opt(data: dict, key: str, kind: type | tuple, default: Any = None) -> Any:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise HubProtocolError(f"'{key}' has the wrong type")
+    return value
+
+
+@dataclass(frozen=True)
+class WishlistItem:
+    gtin: str
+    title: str
+    brand: str  # brand id
+    brand_name: str
+    price: str = ""  # decimal string, e.g. "129000" or "19.90"
+    currency: str = ""
+    image: str = ""  # image path on the hub ("/v1/images/<gtin>.png")
+    available_here: int = 0
+    location: str = ""  # "aisle 4"
+    elsewhere: tuple[str, ...] = ()  # other stores of this brand that have it
+    online: bool = False
+    tags: tuple[str, ...] = ()  # live add tags of the observed-remove set
+    on_promotion: bool = False
+    pending: bool = False  # saved on this kiosk, not yet confirmed by the hub
+
+    @classmethod
+    def from_json(cls, d: dict) -> "WishlistItem":
+        where = "wishlist item"
+        gtin = _req(d, "gtin", str, where)
+        if not (gtin.isdigit() and len(gtin) == 14):
+            raise HubProtocolError("wishlist item: gtin is not 14 digits")
+        return cls(
+            gtin=gtin, title=_req(d, "title", str, where), brand=_req(d, "brand", str, where),
+            brand_name=_opt(d, "brand_name", str, ""), price=str(_opt(d, "price", (str, int, float), "")),
+            currency=_opt(d, "currency", str, ""), image=_opt(d, "image", str, ""),
+            available_here=int(_opt(d, "available_here", int, 0)), location=_opt(d, "location", str, ""),
+            elsewhere=tuple(_opt(d, "elsewhere", list, [])), online=bool(_opt(d, "online", bool, False)),
+            tags=tuple(_opt(d, "tags", list, [])), on_promotion=bool(_opt(d, "on_promotion", bool, False)),
+        )
+
+
+@dataclass(frozen=True)
+class Offer:
+    offer_id: str
+    title: str
+    kind: str  # brand | first_visit | returning | lapsed | wishlist_promo
+    personal: bool = False
+    gtin: str = ""
+    discount_pct: int = 0
+    valid_until: str = ""
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Offer":
+        where = "offer"
+        return cls(
+            offer_id=str(_req(d, "id", (str, int), where)), title=_req(d, "title", str, where),
+            kind=_req(d, "kind", str, where), personal=bool(_opt(d, "personal", bool, False)),
+            gtin=_opt(d, "gtin", str, ""), discount_pct=int(_opt(d, "discount_pct", int, 0)),
+            valid_until=_opt(d, "valid_until", str, ""),
+        )
+
+
+@dataclass(frozen=True)
+class ShopperView:
+    """What a check-in shows. `source` is "hub" or "cache"; `age_s` is how old a cached view is."""
+
+    shopper_id: str
+    display_name: str
+    locale: str = ""
+    role: str = "shopper"  # shopper | staff | technician
+    wishlist: tuple[WishlistItem, ...] = ()
+    offers: tuple[Offer, ...] = ()
+    sharing: str = UNDECIDED
+    hidden_items: int = 0  # items at other brands not shown because sharing is not granted
+    visit: str = "returning"  # first | returning | lapsed
+    allow_staff_search: bool = False
+    source: str = "hub"
+    age_s: float = 0.0
+    verified: bool = True  # False for an offline SUN/HCE tap the hub has not verified yet
+    session: str = ""  # hub-issued, short-lived: lets this kiosk refresh the view; never cached
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ShopperView":
+        if not isinstance(d, dict):
+            raise HubProtocolError("check-in answer is not an object")
+        shopper = _req(d, "shopper", dict, "check-in")
+        consent = _opt(d, "consent", dict, {})
+        sharing = _opt(consent, "sharing", str, UNDECIDED)
+        if sharing not in (GRANTED, REFUSED, UNDECIDED):
+            raise HubProtocolError("check-in: unknown sharing state")
+        try:
+            wishlist = tuple(WishlistItem.from_json(i) for i in _opt(d, "wishlist", list, []))
+            offers = tuple(Offer.from_json(o) for o in _opt(d, "offers", list, []))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise HubProtocolError(f"check-in: malformed list ({exc})") from None
+        return cls(
+            shopper_id=str(_req(shopper, "id", (str, int), "shopper")),
+            display_name=_req(shopper, "display_name", str, "shopper"),
+            locale=_opt(shopper, "locale", str, ""), role=_opt(shopper, "role", str, "shopper"),
+            allow_staff_search=bool(_opt(shopper, "allow_staff_search", bool, False)),
+            wishlist=wishlist, offers=offers, sharing=sharing,
+            hidden_items=int(_opt(consent, "hidden_items", int, 0)),
+            visit=_opt(d, "visit", str, "returning"), session=_opt(d, "session", str, ""),
+        )
+
+    def to_json(self) -> dict:
+        """The same shape `from_json` reads (used by the cache)."""
+        return {
+            "shopper": {"id": self.shopper_id, "display_name": self.display_name, "locale": self.locale,
+                        "role": self.role, "allow_staff_search": self.allow_staff_search},
+            "wishlist": [{**{k: getattr(i, k) for k in WishlistItem.__dataclass_fields__ if k != "pending"},
+                          "elsewhere": list(i.elsewhere), "tags": list(i.tags)} for i in self.wishlist],
+            "offers": [{"id": o.offer_id, "title": o.title, "kind": o.kind, "personal": o.personal,
+                        "gtin": o.gtin, "discount_pct": o.discount_pct, "valid_until": o.valid_until}
+                       for o in self.offers],
+            "consent": {"sharing": self.sharing, "hidden_items": self.hidden_items},
+            "visit": self.visit,
+        }
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    device_id: str
+    device_token: str
+    brand_id: str
+    brand_name: str
+    store_id: str
+    store_name: str
+    credential_key: str  # hex; keys the credential hashes this kiosk stores and sends
+    config: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Enrollment":
+        w = "enrollment"
+        return cls(
+            device_id=_req(d, "device_id", str, w), device_token=_req(d, "device_token", str, w),
+            brand_id=_req(d, "brand_id", str, w), brand_name=_opt(d, "brand_name", str, ""),
+            store_id=_req(d, "store_id", str, w), store_name=_opt(d, "store_name", str, ""),
+            credential_key=_req(d, "credential_key", str, w), config=_opt(d, "config", dict, {}),
+        )
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    event_id: str
+    status: str  # created | duplicate | rejected
+    reason: str = ""
+
+
+def parse_batch_answer(d: Any, sent_ids: list[str]) -> list[EventOutcome]:
+    """Per-event outcomes; an answer that skips or invents events is a protocol error."""
+    results = _req(d, "results", list, "batch answer") if isinstance(d, dict) else None
+    if results is None:
+        raise HubProtocolError("batch answer is not an object")
+    outcomes = []
+    for r in results:
+        event_id = _req(r, "event_id", str, "batch result")
+        status = _req(r, "status", str, "batch result")
+        if status not in (CREATED, DUPLICATE, REJECTED):
+            raise HubProtocolError(f"batch result: unknown status {status!r}")
+        outcomes.append(EventOutcome(event_id, status, _opt(r, "reason", str, "")))
+    if sorted(o.event_id for o in outcomes) != sorted(sent_ids):
+        raise HubProtocolError("batch answer does not match the events sent")
+    return outcomes

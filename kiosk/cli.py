@@ -1,0 +1,303 @@
+"""The `kiosk` command: thin over the library. Each command opens what it needs, calls one
+thing, and turns a `KioskError` into a message and an exit code (never a traceback).
+
+Exit codes: 0 ok, 1 a tap or check failed, 2 usage or configuration, 3 hub unavailable.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from kiosk import __version__
+from kiosk import errors as E
+from kiosk.config import Config, load_config
+
+log = logging.getLogger("kiosk")
+DEMO_CODE = "DEMO"
+
+
+def _config(args, **overrides) -> Config:
+    return load_config(args.config, overrides={"data_dir": args.data_dir, **overrides})
+
+
+# -- hub ------------------------------------------------------------------------
+def cmd_hub(args) -> int:
+    from kiosk.hub.app import HubSettings
+    from kiosk.hub.server import serve
+
+    db = Path(args.db) if args.db else _config(args).data_dir / "hub.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    print(f"hub: database {db}; http://{args.host}:{args.port} (OpenAPI at /openapi.json)", file=sys.stderr)
+    if args.demo:
+        print(f"hub: demo world loaded; enrollment code {DEMO_CODE!r}; `kiosk demo-cards` lists the cards",
+              file=sys.stderr)
+    serve(HubSettings(db_path=db, demo=args.demo, admin_token=args.admin_token or ""), args.host, args.port)
+    return 0
+
+
+def cmd_demo_cards(args) -> int:
+    from kiosk.hub import demo
+
+    cards, products = demo.demo_cards(), demo.demo_products(limit=args.products)
+    if args.json:
+        print(json.dumps({"cards": cards, "products": products}, ensure_ascii=False, indent=2))
+        return 0
+    print("Shopper cards (NDEF URI on an NTAG213):")
+    for card in cards:
+        if card["kind"] == "shopper":
+            print(f"  {card['name']:<12} {card['locale']}  {card['uri']}")
+    print("Staff and technician badges (UID-only cards, PIN %s):" % demo.DEMO_PIN)
+    for card in cards:
+        if card["kind"] != "shopper":
+            print(f"  {card['name']:<20} uid {card['uid']}")
+    print(f"Products (first {len(products)}; GS1 Digital Link):")
+    for product in products:
+        print(f"  {product['title']:<28} {product['uri']}")
+    return 0
+
+
+# -- kiosk ----------------------------------------------------------------------
+def _reads(args) -> list:
+    import ndef
+
+    from drivers.base import TYPE2, UID_ONLY, TagRead
+
+    reads = []
+    for kind, value in args.taps:
+        try:
+            if kind == "uri":
+                message = b"".join(ndef.message_encoder([ndef.UriRecord(value)]))
+                reads.append(TagRead("cli", TYPE2, uid=bytes.fromhex("04c11ac11ac100"), ndef=message))
+            elif kind == "uid":
+                reads.append(TagRead("cli", UID_ONLY, uid=bytes.fromhex(value)))
+            else:
+                reads.append(TagRead("cli", TYPE2, uid=bytes.fromhex("04c11ac11ac101"), ndef=bytes.fromhex(value)))
+        except ValueError as exc:
+            raise E.ConfigError(f"--{kind} {value!r}: {exc}") from None
+    return reads
+
+
+def tap_json(result) -> dict:
+    from kiosk.results import BadgeResult, ErrorResult, ProductResult, ShopperResult
+
+    def view_json(view):
+        return {"shopper": {"id": view.shopper_id, "display_name": view.display_name, "locale": view.locale},
+                "source": view.source, "age_s": round(view.age_s, 1), "sharing": view.sharing,
+                "hidden_items": view.hidden_items, "visit": view.visit,
+                "wishlist": [{"gtin": i.gtin, "title": i.title, "brand": i.brand, "brand_name": i.brand_name,
+                              "price": i.price, "currency": i.currency, "available_here": i.available_here,
+                              "location": i.location, "elsewhere": list(i.elsewhere), "online": i.online,
+                              "pending": i.pending} for i in view.wishlist],
+                "offers": [{"id": o.offer_id, "title": o.title, "kind": o.kind, "personal": o.personal}
+                           for o in view.offers]}
+
+    if isinstance(result, ShopperResult):
+        return {"kind": "shopper", **view_json(result.view), "guest": result.guest, "warning": result.warning or None,
+                "error": None}
+    if isinstance(result, ProductResult):
+        out = {"kind": "product", "gtin": result.gtin, "title": result.title, "saved": result.saved,
+               "already_saved": result.already_saved, "available_here": result.available_here,
+               "location": result.location, "error": None}
+        if result.view:
+            out.update(view_json(result.view))
+        else:
+            out.update({"source": "cache", "shopper": None, "wishlist": [], "offers": []})
+        return out
+    if isinstance(result, BadgeResult):
+        return {"kind": "badge", "role": result.role, "shopper": {"id": result.staff_id,
+                "display_name": result.display_name}, "source": "hub", "wishlist": [], "offers": [], "error": None}
+    assert isinstance(result, ErrorResult)
+    return {"kind": "error", "source": None, "shopper": None, "wishlist": [], "offers": [],
+            "error": {"code": result.code, "detail": result.detail, "retry": result.retry}}
+
+
+def _service(args, hub_url: str | None = None, with_reader: bool = False):
+    from kiosk.app import build_service, ensure_enrolled
+
+    config = _config(args, hub_url=hub_url)
+    if hub_url:
+        ensure_enrolled(config, hub_url, args.code)
+    return build_service(config, with_reader=with_reader)
+
+
+def cmd_tap(args) -> int:
+    reads = _reads(args)
+    if not reads:
+        raise E.ConfigError("give at least one --uri, --uid or --ndef-hex")
+    service = _service(args, args.hub)
+    failed = False
+    try:
+        service.prime()
+        for read in reads:
+            result = service.handle_tag(read)
+            out = tap_json(result)
+            failed |= out["kind"] == "error"
+            if args.json:
+                print(json.dumps(out, ensure_ascii=False))
+            else:
+                print(_tap_text(out))
+        try:
+            service.sync.drain(max_batches=5, honour_backoff=False)
+        except E.KioskError as exc:
+            log.info("events stay queued: %s", exc)
+    finally:
+        service.stop()
+    return 1 if failed else 0
+
+
+def _tap_text(out: dict) -> str:
+    if out["kind"] == "error":
+        return f"error: {out['error']['code']}: {out['error']['detail']}"
+    lines = []
+    if out["kind"] == "product":
+        lines.append(f"product {out['gtin']} {out['title']}: " + ("saved" if out["saved"] else "not saved (no shopper)"))
+    if out.get("shopper"):
+        lines.append(f"shopper {out['shopper']['display_name']} (from {out['source']}), sharing {out.get('sharing')}")
+        for item in out["wishlist"]:
+            lines.append(f"  - {item['title'] or item['gtin']} [{item['brand_name'] or item['brand']}] "
+                         f"here: {item['available_here']}")
+        for offer in out["offers"]:
+            lines.append(f"  * {offer['title']}")
+    return "\n".join(lines)
+
+
+def cmd_enroll(args) -> int:
+    from kiosk.provisioning import enroll
+
+    config = _config(args)
+    identity = enroll(args.hub, args.code, args.name or config.device_name, config.device_file)
+    print(f"enrolled as {identity.device_id} for {identity.brand_name} / {identity.store_name}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    service = _service(args)
+    try:
+        try:
+            service.hub.health()
+            service.sync.note_online(True)
+        except E.HubError as exc:
+            service.sync.note_online(False, str(exc))
+        status = service.status()
+    finally:
+        service.stop()
+    data = asdict(status)
+    data["hub_reachable"] = status.online
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, default=str))
+    else:
+        print(f"hub {status.hub_url}: {'reachable' if status.online else 'unreachable'}")
+        print(f"outbox: {status.outbox_depth} waiting, {status.parked} parked")
+        for parked in status.parked_events:
+            print(f"  parked {parked['event_id']} {parked['type']}: {parked['reason']}")
+        last = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.last_sync)) if status.last_sync else "never"
+        print(f"last sync: {last}; free disk {status.free_disk_bytes // 2**20} MiB"
+              + (" (LOW)" if status.low_disk else ""))
+    return 0
+
+
+def cmd_sync(args) -> int:
+    service = _service(args)
+    try:
+        sent = service.sync_now()
+        depth = service.outbox.depth()
+    finally:
+        service.stop()
+    print(f"sent {sent['created']} new, {sent['duplicate']} already known, {sent['rejected']} parked; "
+          f"{depth} still waiting")
+    return 0 if depth == 0 else 3
+
+
+def cmd_demo(args) -> int:
+    from kiosk.hub.app import HubSettings
+    from kiosk.hub.server import EmbeddedHub
+
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    config = load_config(args.config, overrides={"data_dir": data_dir, "reader": "simulated"})
+    hub = EmbeddedHub(HubSettings(db_path=config.data_dir / "hub.db", demo=True)).start()
+    try:
+        from kiosk.app import ensure_enrolled
+        ensure_enrolled(config, hub.url, DEMO_CODE)
+        from ui.app import run_kiosk
+        return run_kiosk(config.replace(hub_url=hub.url), demo=True, max_seconds=args.max_seconds,
+                         screenshot=args.screenshot)
+    finally:
+        hub.stop()
+
+
+def cmd_run(args) -> int:
+    from ui.app import run_kiosk
+
+    return run_kiosk(_config(args, fullscreen=True), demo=False)
+
+
+# -- wiring ---------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kiosk", description="NFC check-in kiosk")
+    p.add_argument("--version", action="version", version=__version__)
+    p.add_argument("--config", help="TOML config file (default: the platform config dir)")
+    p.add_argument("--data-dir", help="where the kiosk keeps its outbox, cache and identity")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("hub", help="run the reference hub")
+    s.add_argument("--db"), s.add_argument("--host", default="127.0.0.1"), s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--demo", action="store_true", help="seed the demo world")
+    s.add_argument("--admin-token", help="token for shopper-app calls (phone key registration)")
+    s.set_defaults(func=cmd_hub)
+
+    s = sub.add_parser("demo", help="the kiosk UI with an embedded demo hub and a simulated reader")
+    s.add_argument("--max-seconds", type=float, help="quit after this long (for scripted runs)")
+    s.add_argument("--screenshot", help="save a screenshot of the first shopper screen here")
+    s.set_defaults(func=cmd_demo)
+    sub.add_parser("run", help="the kiosk, full screen and locked down").set_defaults(func=cmd_run)
+
+    s = sub.add_parser("tap", help="tap tags through the full service, headless")
+    s.add_argument("--uri", dest="taps", action="append", type=lambda v: ("uri", v), default=[])
+    s.add_argument("--uid", dest="taps", action="append", type=lambda v: ("uid", v))
+    s.add_argument("--ndef-hex", dest="taps", action="append", type=lambda v: ("ndef-hex", v))
+    s.add_argument("--hub", help="hub URL (enrolls with --code when this kiosk has no identity yet)")
+    s.add_argument("--code", default=DEMO_CODE, help="enrollment code (default: the demo code)")
+    s.add_argument("--json", action="store_true", help="one JSON object per tap, a line each")
+    s.set_defaults(func=cmd_tap)
+
+    s = sub.add_parser("enroll", help="enroll this kiosk with a hub")
+    s.add_argument("--hub", required=True), s.add_argument("--code", required=True), s.add_argument("--name")
+    s.set_defaults(func=cmd_enroll)
+    s = sub.add_parser("status", help="outbox depth, parked events, last sync, hub reachability")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+    sub.add_parser("sync", help="drain the outbox now").set_defaults(func=cmd_sync)
+    s = sub.add_parser("demo-cards", help="the demo world's cards and product tags")
+    s.add_argument("--json", action="store_true"), s.add_argument("--products", type=int, default=10)
+    s.set_defaults(func=cmd_demo_cards)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except E.HubUnavailable as exc:
+        print(f"kiosk: {exc.detail}", file=sys.stderr)
+        return 3
+    except (E.ConfigError, E.NotEnrolled) as exc:
+        print(f"kiosk: {exc.detail}", file=sys.stderr)
+        return 2
+    except E.KioskError as exc:
+        print(f"kiosk: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""The hub's HTTP API (FastAPI), assembled from explicit parts by `create_app`.
+
+Every kiosk call needs `Authorization: Bearer <device token>`; the token scopes it to one
+brand and one store. Errors are `application/problem+json` (RFC 9457). OpenAPI is served
+at `/openapi.json`.
+
+    app = create_app(HubSettings(db_path=Path("hub.db"), demo=True))
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kiosk import __version__, api
+from kiosk.hub import credentials, events, profile
+from kiosk.hub.metrics import Metrics
+from kiosk.hub.store import Device, HubFailure, HubStore
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    db_path: Path
+    demo: bool = False
+    admin_token: str = ""  # for shopper-app calls such as phone key registration
+
+    @classmethod
+    def from_env(cls, environ=os.environ, **overrides) -> "HubSettings":
+        """KIOSK_HUB_DB (required unless given), KIOSK_HUB_DEMO, KIOSK_HUB_ADMIN_TOKEN."""
+        db = overrides.pop("db_path", None) or environ.get("KIOSK_HUB_DB")
+        if not db:
+            raise RuntimeError("KIOSK_HUB_DB is not set: where should the hub keep its database?")
+        return cls(db_path=Path(db), demo=overrides.pop("demo", environ.get("KIOSK_HUB_DEMO") == "1"),
+                   admin_token=overrides.pop("admin_token", environ.get("KIOSK_HUB_ADMIN_TOKEN", "")))
+
+
+class EnrollBody(BaseModel):
+    code: str = Field(min_length=1, max_length=128)
+    name: str = Field(default="kiosk", max_length=80)
+
+
+class CheckinBody(BaseModel):
+    credential: dict[str, Any]
+
+
+class EventsBody(BaseModel):
+    events: list[dict[str, Any]] = Field(max_length=events.MAX_BATCH)
+
+
+class PhoneKeyBody(BaseModel):
+    credential_id: str = Field(min_length=1, max_length=64)
+    public_key: str = Field(min_length=64, max_length=64, description="Ed25519 public key, hex")
+
+
+def problem(status: int, ptype: str, title: str, detail: str = "", headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"type": ptype, "title": title, "status": status, "detail": detail or title},
+                        status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
+    store = store or HubStore(settings.db_path)
+    if settings.demo:
+        from kiosk.hub import demo
+        demo.seed(store)
+    metrics = Metrics()
+    app = FastAPI(title="NFC kiosk hub", version=__version__,
+                  description="Central shopper-owned profile service for NFC check-in kiosks (API v1).")
+    app.state.store, app.state.metrics, app.state.settings = store, metrics, settings
+
+    @app.exception_handler(HubFailure)
+    async def on_failure(request: Request, exc: HubFailure):
+        return problem(exc.status, exc.kind, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError):
+        return problem(422, api.P_INVALID, "invalid request", str(exc.errors()[:3])[:500])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException):
+        kind = api.P_NOT_FOUND if exc.status_code == 404 else api.PROBLEM_BASE + f"http-{exc.status_code}"
+        return problem(exc.status_code, kind, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception):
+        log.exception("hub request failed")
+        return problem(500, api.PROBLEM_BASE + "internal", "the hub failed; try again")
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return problem(413, api.P_INVALID, "request too large")
+        return await call_next(request)
+
+    def device(authorization: str = Header(default="")) -> Device:
+        scheme, _, token = authorization.partition(" ")
+        found = store.device_by_token(token) if scheme.lower() == "bearer" and token else None
+        if found is None:
+            raise HubFailure(api.P_UNAUTHORIZED, "a valid device token is required", 401)
+        return found
+
+    def admin(authorization: str = Header(default="")) -> None:
+        if not settings.admin_token or authorization != f"Bearer {settings.admin_token}":
+            raise HubFailure(api.P_UNAUTHORIZED, "an admin token is required", 401)
+
+    @app.get("/v1/health")
+    def health() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def get_metrics() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.post("/v1/devices/enroll")
+    def enroll(body: EnrollBody) -> dict:
+        result = store.enroll(body.code, body.name)
+        metrics.inc("hub_enrollments_total")
+        return result
+
+    @app.post("/v1/checkins")
+    def checkin(body: CheckinBody, dev: Device = Depends(device)) -> dict:
+        try:
+            shopper_id = credentials.resolve(store, dev, body.credential)
+            view = profile.shopper_view(store, dev, shopper_id)
+        except HubFailure:
+            metrics.inc("hub_checkins_refused_total")
+            raise
+        metrics.inc("hub_checkins_total")
+        return {**view, "session": store.open_session(dev, shopper_id)}
+
+    @app.get("/v1/sessions/{session}/view")
+    def session_view(session: str, dev: Device = Depends(device)) -> dict:
+        return profile.shopper_view(store, dev, store.session_shopper(dev, session))
+
+    @app.post("/v1/events:batch")
+    def post_events(body: EventsBody, dev: Device = Depends(device)) -> dict:
+        return {"results": events.ingest(store, dev, body.events, metrics)}
+
+    @app.get("/v1/stores/{store_id}/inventory")
+    def inventory(store_id: str, since: str = "", dev: Device = Depends(device)) -> dict:
+        if store_id != dev.store_id:
+            raise HubFailure(api.P_FORBIDDEN, "this kiosk belongs to another store", 403)
+        items, cursor = store.inventory_delta(store_id, _cursor(since))
+        return {"inventory": items, "cursor": str(cursor)}
+
+    @app.get("/v1/offers")
+    def offers(since: str = "", dev: Device = Depends(device)) -> dict:
+        items, cursor = store.offers_delta(dev.brand_id, dev.store_id, _cursor(since))
+        return {"offers": items, "cursor": str(cursor)}
+
+    @app.post("/v1/devices/{device_id}/heartbeat", status_code=204)
+    def heartbeat(device_id: str, payload: dict[str, Any], dev: Device = Depends(device)) -> Response:
+        if device_id != dev.id:
+            raise HubFailure(api.P_FORBIDDEN, "a device reports only for itself", 403)
+        store.heartbeat(dev, payload)
+        metrics.inc("hub_heartbeats_total")
+        return Response(status_code=204)
+
+    @app.get("/v1/images/{gtin}.png")
+    def image(gtin: str, dev: Device = Depends(device)) -> Response:
+        png = store.image(gtin)
+        if png is None:
+            raise HubFailure(api.P_NOT_FOUND, "no image for this product", 404)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+    @app.post("/v1/shoppers/{shopper_id}/phone-keys", status_code=204, dependencies=[Depends(admin)])
+    def register_phone_key(shopper_id: str, body: PhoneKeyBody) -> Response:
+        try:
+            key = bytes.fromhex(body.public_key)
+        except ValueError:
+            raise HubFailure(api.P_INVALID, "public_key must be hex", 422) from None
+        credentials.register_phone(store, shopper_id, body.credential_id, key)
+        return Response(status_code=204)
+
+    return app
+
+
+def _cursor(since: str) -> int:
+    if not since:
+        return 0
+    if not since.isdigit():
+        raise HubFailure(api.P_INVALID, "since must be a cursor returned by this call", 422)
+    return int(since)

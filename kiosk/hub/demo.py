@@ -1,0 +1,201 @@
+"""The demo world: a deterministic data set for the demo, the CLI and the tests.
+
+Four brands (Vietnam, Russia, Thailand, UK) with two stores each, 20 shoppers with names in
+English, Vietnamese, Russian and Thai, 152 products with valid GTIN-13s and locally drawn
+images, cross-brand wishlists, consents granted/refused/undecided, offers and stock.
+Seeding is idempotent: a hub restarted on the same file keeps its data.
+
+    seed(store)
+    for card in demo_cards(): print(card["uri"])
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import random
+import time
+import uuid
+
+from kiosk.identity import gtin_check_digit, shopper_uri
+from kiosk.hub.store import HubStore
+
+ID_HOST = "id.nfc-kiosk.dev"
+ENROLLMENT_CODE = "DEMO"  # reusable demo code: brand Lotus & Linen, store Saigon Centre
+DEMO_PIN = "1234"
+
+BRANDS = [
+    # id, name, GS1 prefix, currency, colour, stores, (adjectives, nouns), price range
+    ("lotus", "Lotus & Linen", "893", "VND", (46, 125, 50),
+     [("lotus-hcm", "Saigon Centre", "Ho Chi Minh City"), ("lotus-hn", "Hanoi Trang Tien", "Hanoi")],
+     (["Linen", "Silk", "Cotton", "Bamboo", "Lotus"], ["Shirt", "Scarf", "Dress", "Trousers", "Tote", "Hat", "Jacket", "Skirt"]),
+     (149_000, 1_990_000, 1000)),
+    ("sever", "Sever Outdoor", "460", "RUB", (21, 101, 192),
+     [("sever-msk", "Moscow Tverskaya", "Moscow"), ("sever-spb", "St Petersburg Nevsky", "Saint Petersburg")],
+     (["Arctic", "Taiga", "Volga", "Ural", "Baikal"], ["Parka", "Boots", "Gloves", "Thermos", "Tent", "Backpack", "Hat", "Socks"]),
+     (990, 19_990, 10)),
+    ("siam", "Siam Street", "885", "THB", (230, 81, 0),
+     [("siam-bkk", "Bangkok Siam Square", "Bangkok"), ("siam-cnx", "Chiang Mai Nimman", "Chiang Mai")],
+     (["Muay", "Street", "Tuk-Tuk", "Mango", "Lanna"], ["Shorts", "Tee", "Sneakers", "Cap", "Bag", "Sandals", "Hoodie", "Towel"]),
+     (199, 3_990, 10)),
+    ("harbour", "Harbour & Co", "501", "GBP", (74, 20, 140),
+     [("harbour-ldn", "London Carnaby", "London"), ("harbour-edi", "Edinburgh Princes St", "Edinburgh")],
+     (["Harbour", "Coastal", "Tweed", "Oxford", "Highland"], ["Coat", "Jumper", "Brogues", "Umbrella", "Scarf", "Mug", "Cap", "Gloves"]),
+     (999, 18_900, 100)),
+]
+COLOURS = ["Navy", "Sand", "Forest", "Charcoal", "Rose", "Ochre"]
+PRODUCTS_PER_BRAND = 38
+
+SHOPPERS = [  # display name (what the screen greets), full name (staff search only), locale
+    ("Emma", "Emma Walker", "en"), ("Lan", "Nguyễn Thị Lan", "vi"), ("Анна", "Анна Смирнова", "ru"),
+    ("สมชาย", "สมชาย ใจดี", "th"), ("James", "James Carter", "en"), ("Minh", "Trần Văn Minh", "vi"),
+    ("Дмитрий", "Дмитрий Иванов", "ru"), ("นภา", "นภา ศรีสุข", "th"), ("Olivia", "Olivia Bennett", "en"),
+    ("Hoàng Anh", "Lê Hoàng Anh", "vi"), ("Екатерина", "Екатерина Волкова", "ru"), ("กิตติ", "กิตติ วงศ์ไทย", "th"),
+    ("Liam", "Liam Hughes", "en"), ("Thu Hà", "Phạm Thu Hà", "vi"), ("Михаил", "Михаил Кузнецов", "ru"),
+    ("พิมพ์ชนก", "พิมพ์ชนก แก้วมณี", "th"), ("Sophie", "Sophie Turner", "en"), ("Quốc Bảo", "Võ Quốc Bảo", "vi"),
+    ("Ольга", "Ольга Попова", "ru"), ("อนันต์", "อนันต์ รุ่งเรือง", "th"),
+]
+STAFF = [("staff-mai", "Mai (staff)", "staff", "04A1B2C3D4E501"), ("tech-ivan", "Ivan (technician)", "technician",
+                                                                     "04A1B2C3D4E502")]
+
+
+def token_for(index: int) -> str:
+    digest = hashlib.sha256(f"nfc-kiosk demo shopper {index}".encode()).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def gtin13(prefix: str, item: int) -> str:
+    body = f"{prefix}{1000 + item:04d}{item:05d}"[:12]
+    return body + str(gtin_check_digit(body))
+
+
+def pin_hash(pin: str, salt: bytes | None = None) -> str:
+    salt = salt or hashlib.sha256(b"demo-salt").digest()[:16]
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=2**12, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def product_image(title: str, colour: tuple[int, int, int], seed: int) -> bytes:
+    """A 256x256 PNG drawn locally (no network): brand colour, a shape, the initials."""
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    image = Image.new("RGB", (256, 256), tuple(min(255, c + 150) for c in colour))
+    draw = ImageDraw.Draw(image)
+    shade = tuple(max(0, c - rng.randint(0, 40)) for c in colour)
+    if seed % 3 == 0:
+        draw.ellipse((48, 40, 208, 200), fill=shade)
+    elif seed % 3 == 1:
+        draw.rounded_rectangle((52, 44, 204, 196), radius=28, fill=shade)
+    else:
+        draw.polygon([(128, 36), (216, 196), (40, 196)], fill=shade)
+    initials = "".join(word[0] for word in title.split()[:2]).upper()
+    draw.text((128, 120), initials, fill=(255, 255, 255), anchor="mm", font_size=64)
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def products() -> list[dict]:
+    rows = []
+    for brand_index, (brand_id, _, prefix, currency, colour, _, (adjectives, nouns), (low, high, step)) in enumerate(BRANDS):
+        rng = random.Random(f"products-{brand_id}")
+        combos = [(a, n, c) for a in adjectives for n in nouns for c in COLOURS]
+        rng.shuffle(combos)
+        for i, (adjective, noun, colour_name) in enumerate(combos[:PRODUCTS_PER_BRAND]):
+            amount = rng.randrange(low, high, step)
+            price = f"{amount / 100:.2f}" if currency == "GBP" else str(amount)
+            rows.append({"gtin": "0" + gtin13(prefix, brand_index * 100 + i), "brand_id": brand_id,
+                         "title": f"{adjective} {noun}, {colour_name}", "price": price, "currency": currency,
+                         "online": int(rng.random() < 0.8), "colour": colour, "seed": brand_index * 100 + i})
+    return rows
+
+
+def demo_cards() -> list[dict]:
+    cards = [{"kind": "shopper", "name": name, "locale": locale, "token": token_for(i),
+              "uri": shopper_uri(token_for(i), ID_HOST)} for i, (name, _, locale) in enumerate(SHOPPERS)]
+    cards += [{"kind": role, "name": name, "uid": uid, "pin": DEMO_PIN} for _, name, role, uid in STAFF]
+    return cards
+
+
+def demo_products(limit: int | None = None) -> list[dict]:
+    return [{"gtin": p["gtin"], "title": p["title"], "brand": p["brand_id"],
+             "uri": f"https://id.gs1.org/01/{p['gtin']}"} for p in products()[:limit]]
+
+
+def seed(store: HubStore) -> bool:
+    """Load the demo world once; returns False when it was already there."""
+    if store.one("SELECT 1 FROM settings WHERE key='demo_seeded'"):
+        return False
+    rng = random.Random(2026)
+    catalogue = products()
+    now = time.time()
+    with store.transaction() as conn:
+        for brand_id, name, _, currency, _, stores, _, _ in BRANDS:
+            conn.execute("INSERT INTO brands(id, name) VALUES (?,?)", (brand_id, name))
+            for store_id, store_name, city in stores:
+                conn.execute("INSERT INTO stores(id, brand_id, name, city, currency) VALUES (?,?,?,?,?)",
+                             (store_id, brand_id, store_name, city, currency))
+                conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,1)",
+                             (f"DEMO-{store_id.upper()}", brand_id, store_id))
+        conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,1)",
+                     (ENROLLMENT_CODE, BRANDS[0][0], BRANDS[0][5][0][0]))
+        for p in catalogue:
+            conn.execute("INSERT INTO products(gtin, brand_id, title, price, currency, online) VALUES (?,?,?,?,?,?)",
+                         (p["gtin"], p["brand_id"], p["title"], p["price"], p["currency"], p["online"]))
+            conn.execute("INSERT INTO images(gtin, png) VALUES (?,?)",
+                         (p["gtin"], product_image(p["title"], p["colour"], p["seed"])))
+        for brand_id, _, _, _, _, stores, _, _ in BRANDS:
+            brand_products = [p for p in catalogue if p["brand_id"] == brand_id]
+            for store_id, _, _ in stores:
+                for p in brand_products:  # every brand product is listed; about a quarter not stocked here
+                    quantity = rng.choice([0, 1, 2, 3, 5, 8, 12]) if rng.random() < 0.75 else 0
+                    version = store.next_version(conn, "inventory")
+                    conn.execute("INSERT INTO inventory(store_id, gtin, quantity, location, version) VALUES (?,?,?,?,?)",
+                                 (store_id, p["gtin"], quantity, str(rng.randint(1, 12)), version))
+            promo = rng.sample(brand_products, 4)
+            offers = [("brand", f"{BRANDS_BY_ID[brand_id]}: 10% off everything this week", "", 10),
+                      ("first_visit", "Welcome! 15% off your first purchase", "", 15),
+                      ("returning", "Good to see you again: free gift wrapping", "", 0),
+                      ("lapsed", "We missed you: 20% off today", "", 20)]
+            offers += [("wishlist_promo", f"{p['title']}: 25% off", p["gtin"], 25) for p in promo]
+            for n, (kind, title, gtin, pct) in enumerate(offers):
+                version = store.next_version(conn, "offers")
+                conn.execute("INSERT INTO offers(id, brand_id, store_id, title, kind, gtin, discount_pct, valid_until, "
+                             "version) VALUES (?,?,NULL,?,?,?,?,?,?)",
+                             (f"{brand_id}-{n:02d}", brand_id, title, kind, gtin, pct, "2026-12-31", version))
+        brand_ids = [b[0] for b in BRANDS]
+        for i, (display, full, locale) in enumerate(SHOPPERS):
+            shopper_id = f"shopper-{i:02d}"
+            conn.execute("INSERT INTO shoppers(id, display_name, locale, role, allow_staff_search) VALUES (?,?,?,?,?)",
+                         (shopper_id, display, locale, "shopper", int(i % 2 == 0)))
+            conn.execute("INSERT INTO settings(key, value) VALUES (?,?)", (f"full_name:{shopper_id}", full))
+            conn.execute("INSERT INTO credentials(hash, shopper_id, kind) VALUES (?,?,?)",
+                         (store.credential_hash(f"token:{token_for(i)}"), shopper_id, "token"))
+            # wishlists across 2-3 brands: the own brand of the demo store always among them
+            brands = [brand_ids[0], *rng.sample(brand_ids[1:], 1 + i % 2)] if i < 10 else rng.sample(brand_ids, 2)
+            for brand_id in brands:
+                for p in rng.sample([p for p in catalogue if p["brand_id"] == brand_id], rng.randint(2, 4)):
+                    tag = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                    conn.execute("INSERT INTO wishlist_adds(tag, shopper_id, gtin, received_at) VALUES (?,?,?,?)",
+                                 (tag, shopper_id, p["gtin"], now - rng.randint(3600, 60 * 86400)))
+            for brand_id in brand_ids:  # sharing: granted / undecided / refused, by shopper
+                state = ("granted", None, "refused")[i % 3] if i != 1 else "granted"
+                if state:
+                    conn.execute("INSERT INTO consents(shopper_id, from_brand, to_brand, state) VALUES (?,?,?,?)",
+                                 (shopper_id, "*", brand_id, state))
+            if i % 4 in (1, 2):  # returning / lapsed shoppers; the rest are first-time visitors
+                last = now - (rng.randint(1, 20) if i % 4 == 1 else rng.randint(100, 300)) * 86400
+                for brand_id in brand_ids:
+                    conn.execute("INSERT INTO visits(shopper_id, brand_id, count, last_at) VALUES (?,?,?,?)",
+                                 (shopper_id, brand_id, rng.randint(1, 9), last))
+        for staff_id, name, role, uid in STAFF:
+            conn.execute("INSERT INTO shoppers(id, display_name, locale, role, pin_hash) VALUES (?,?,?,?,?)",
+                         (staff_id, name, "en", role, pin_hash(DEMO_PIN)))
+            conn.execute("INSERT INTO credentials(hash, shopper_id, kind) VALUES (?,?,?)",
+                         (store.credential_hash(f"uid:{uid.lower()}"), staff_id, "uid"))
+        conn.execute("INSERT INTO settings(key, value) VALUES ('demo_seeded', '1')")
+    return True
+
+
+BRANDS_BY_ID = {b[0]: b[1] for b in BRANDS}

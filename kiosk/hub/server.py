@@ -1,0 +1,70 @@
+"""Running the hub: in the foreground (`kiosk hub`) or embedded in a thread on a loopback
+port (the demo, `kiosk tap` with no hub given, and the tests).
+
+    with EmbeddedHub(HubSettings(db_path=path, demo=True)) as hub:
+        print(hub.url)
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import uvicorn
+
+from kiosk.hub.app import HubSettings, create_app
+
+log = logging.getLogger(__name__)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def serve(settings: HubSettings, host: str = "127.0.0.1", port: int = 8080) -> None:
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+
+
+class EmbeddedHub:
+    def __init__(self, settings: HubSettings, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.settings = settings
+        self.host = host
+        self.port = port or free_port(host)
+        self.app = create_app(settings)
+        config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
+                                lifespan="off", timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def store(self):
+        return self.app.state.store
+
+    def start(self, timeout: float = 10.0) -> "EmbeddedHub":
+        self.thread = threading.Thread(target=self.server.run, name="embedded-hub", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the embedded hub did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread:
+            self.thread.join(5)
+        self.store.close()
+
+    def __enter__(self) -> "EmbeddedHub":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

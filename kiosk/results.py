@@ -1,0 +1,80 @@
+"""What the service tells the UI: plain frozen dataclasses, nothing to call back into.
+
+Every message a person sees is chosen by the UI from `code`; `detail` is for technicians.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiosk.api import ShopperView
+
+
+@dataclass(frozen=True)
+class TapSeen:
+    """Sent the instant a read arrives, before any lookup: the <100 ms feedback."""
+
+    technology: str
+
+
+@dataclass(frozen=True)
+class ShopperResult:
+    view: ShopperView
+    provisional: bool = False  # a cached view shown while the hub is asked
+    guest: bool = False  # unknown card while offline: scans queue and the hub attaches them later
+    warning: str = ""  # e.g. "storage" when the check-in event could not be recorded
+
+
+@dataclass(frozen=True)
+class ProductResult:
+    gtin: str
+    title: str
+    saved: bool  # added to the active shopper's wishlist (durably queued)
+    already_saved: bool = False
+    available_here: int = 0
+    location: str = ""
+    view: ShopperView | None = None  # the shopper view with the item applied
+    undo_token: str = ""  # pass to KioskService.undo() to take it back
+
+
+@dataclass(frozen=True)
+class BadgeResult:
+    """A staff or technician badge was tapped; the UI asks for the PIN."""
+
+    role: str
+    staff_id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class ErrorResult:
+    code: str  # hold_still | unreadable | unknown_card | refused | storage | not_enrolled | no_session
+    detail: str = ""
+    retry: bool = False
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    reason: str  # done | idle
+
+
+@dataclass(frozen=True)
+class KioskStatus:
+    online: bool
+    reader_state: str
+    reader_detail: str
+    outbox_depth: int
+    parked: int
+    parked_events: tuple = ()
+    last_sync: float = 0.0
+    last_error: str = ""
+    hub_latency_ms: float | None = None
+    free_disk_bytes: int = 0
+    low_disk: bool = False
+    version: str = ""
+    device_id: str = ""
+    store_id: str = ""
+    hub_url: str = ""
+    cache_rebuilt: bool = False
+
+
+TapResult = ShopperResult | ProductResult | BadgeResult | ErrorResult

@@ -1,0 +1,297 @@
+"""KioskService: the only object the UI talks to. Verbs in, frozen dataclasses out.
+
+    service = build_service(config, dispatch=Clock-based-callable)
+    service.subscribe(on_result)       # TapSeen, ShopperResult, ProductResult, ErrorResult, ...
+    service.start()                    # reader + sync threads
+    service.end_session()
+
+Threads: the reader calls `on_tag` (never blocks: it queues the read and sends `TapSeen`);
+a tap worker runs `handle_tag` (hub call with a short timeout, cache, outbox); results reach
+listeners through the injected `dispatch` (Kivy's Clock in the app, a direct call in tests
+and the CLI). Events are durable in the outbox before any result says "done".
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+import time
+from dataclasses import replace
+from typing import Callable
+
+from drivers.base import ReaderState, ReaderStatus, TagRead
+from kiosk import __version__, api
+from kiosk import errors as E
+from kiosk.identity import ProductTap, ShopperTap, Unreadable, classify
+from kiosk.results import (BadgeResult, ErrorResult, KioskStatus, ProductResult, SessionEnded, ShopperResult,
+                           TapResult, TapSeen)
+from kiosk.session import Session, apply_pending
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class KioskService:
+    def __init__(self, config, identity, hub, outbox, cache, sync, reader=None,
+                 dispatch: Callable[[Callable[[], None]], None] | None = None, hub_url: str = "") -> None:
+        self.config, self.identity, self.hub = config, identity, hub
+        self.outbox, self.cache, self.sync, self.reader = outbox, cache, sync, reader
+        self.hub_url = hub_url
+        self.dispatch = dispatch or (lambda fn: fn())
+        self.credential_key = bytes.fromhex(identity.credential_key)
+        self._listeners: list[Callable[[object], None]] = []
+        self._session: Session | None = None
+        self._lock = threading.RLock()
+        self._taps: queue.Queue = queue.Queue(maxsize=16)
+        self._worker: threading.Thread | None = None
+        self._reader_status = ReaderStatus(ReaderState.STOPPED, reader.spec if reader else "none")
+        self.sync.on_change = lambda status: self._publish(status)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def subscribe(self, listener: Callable[[object], None]) -> None:
+        self._listeners.append(listener)
+
+    def start(self) -> None:
+        self._worker = threading.Thread(target=self._tap_loop, name="tap-worker", daemon=True)
+        self._worker.start()
+        self.sync.start()
+        if self.reader:
+            self.reader.start(on_read=self.on_tag, on_state=self._on_reader_state)
+
+    def prime(self) -> None:
+        """Pull inventory and offers once if this kiosk never has (used before headless taps)."""
+        if not self.cache.get_meta("inventory_cursor"):
+            try:
+                self.sync.pull()
+            except E.KioskError as exc:
+                log.info("could not pull the catalogue yet: %s", exc)
+
+    def stop(self) -> None:
+        if self.reader:
+            self.reader.stop()
+        self.sync.stop()
+        if self._worker:
+            self._taps.put(_STOP)
+            self._worker.join(5)
+            self._worker = None
+        self.end_session("stop", publish=False)
+        self.hub.close()
+        self.outbox.close()
+        self.cache.close()
+
+    # -- taps --------------------------------------------------------------------
+    def on_tag(self, read: TagRead) -> None:
+        """Reader thread entry point: acknowledge at once, work elsewhere."""
+        self._publish(TapSeen(read.technology))
+        try:
+            self._taps.put_nowait(read)
+        except queue.Full:
+            log.warning("tap queue full; a tap was dropped before any processing")
+
+    def _tap_loop(self) -> None:
+        while True:
+            read = self._taps.get()
+            if read is _STOP:
+                return
+            try:
+                self._publish(self.handle_tag(read))
+            except Exception:  # never let one tap kill the worker
+                log.exception("tap handling failed")
+                self._publish(ErrorResult("unreadable", "internal error"))
+
+    def handle_tag(self, read: TagRead) -> TapResult:
+        """Synchronous: classify, resolve, record, and return what to show."""
+        tap = classify(read, self.config.id_host)
+        if isinstance(tap, Unreadable):
+            return ErrorResult("hold_still" if tap.retry else "unreadable", tap.reason, retry=tap.retry)
+        if isinstance(tap, ProductTap):
+            return self._product(tap)
+        return self._shopper(tap)
+
+    def _shopper(self, tap: ShopperTap) -> TapResult:
+        cred = tap.credential
+        key = cred.keyed_hash(self.credential_key) if cred.stable_id else ""
+        cached = self.cache.get_shopper(key, self.config.cache_ttl_s) if key else None
+        if cached and cached[0].role == "shopper":
+            self._publish(ShopperResult(self._overlay(replace(cached[0], source="cache", age_s=cached[1])),
+                                        provisional=True))
+        try:
+            view = self.hub.checkin(cred.to_wire(), timeout=self.config.hub_timeout_s)
+            self.sync.note_online(True)
+        except E.UnknownCredential:
+            return ErrorResult("unknown_card", "credential not registered")
+        except E.CredentialRefused as exc:
+            return ErrorResult("refused", exc.detail)
+        except (E.HubUnavailable, E.HubProtocolError, E.Unauthorized, E.Forbidden) as exc:
+            self.sync.note_online(False, str(exc))
+            return self._offline_checkin(cred, key, cached)
+        except E.HubError as exc:
+            return ErrorResult("unreadable", exc.detail)
+        if view.role in ("staff", "technician"):
+            return BadgeResult(view.role, view.shopper_id, view.display_name)
+        if key:
+            try:
+                self.cache.put_shopper(key, view)
+            except E.StorageError:
+                log.warning("could not cache a shopper view", exc_info=True)
+        return self._begin(view, {"shopper_id": view.shopper_id}, key)
+
+    def _offline_checkin(self, cred, key: str, cached) -> TapResult:
+        if cred.needs_hub_verification:
+            ref = {"credential": cred.to_wire()}  # one-time proof: the hub verifies it on sync
+        elif key:
+            ref = {"credential": {"kind": "hash", "hash": key}}  # raw tokens never touch the disk
+        else:
+            return ErrorResult("unreadable", "no stable identity on this card")
+        if cached:
+            view = replace(cached[0], source="cache", age_s=cached[1], verified=not cred.needs_hub_verification)
+            if view.role != "shopper":
+                return ErrorResult("refused", "staff badges need the hub")
+            return self._begin(view, {"shopper_id": view.shopper_id} | ref, key)
+        guest = api.ShopperView(shopper_id="", display_name="", source="cache", verified=False)
+        return self._begin(guest, ref, key, guest=True)
+
+    def _begin(self, view: api.ShopperView, ref: dict, key: str, guest: bool = False) -> ShopperResult:
+        warning = ""
+        try:
+            self.outbox.append(api.CHECKIN, dict(ref))
+            self.sync.wake()
+        except E.StorageError as exc:
+            log.error("check-in not recorded: %s", exc)
+            warning = "storage"
+        view = self._overlay(view, ref)
+        with self._lock:
+            self._session = Session(ref=ref, key=key, view=view, guest=guest)
+        return ShopperResult(view, guest=guest, warning=warning)
+
+    def _overlay(self, view: api.ShopperView, ref: dict | None = None) -> api.ShopperView:
+        if not view.shopper_id and not ref:
+            return view
+        pending = self.outbox.pending_for("shopper_id", view.shopper_id) if view.shopper_id else []
+        return apply_pending(view, pending, self.cache.inventory)
+
+    def _product(self, tap: ProductTap) -> TapResult:
+        stock = self.cache.inventory(tap.gtin) or {}
+        with self._lock:
+            session = self._session
+        if session is None:
+            try:
+                self.outbox.append(api.SCAN, {"gtin": tap.gtin})
+                self.sync.wake()
+            except E.StorageError:
+                log.warning("anonymous scan not recorded", exc_info=True)
+            return ProductResult(tap.gtin, stock.get("title", ""), saved=False,
+                                 available_here=stock.get("quantity", 0), location=stock.get("location", ""))
+        existing = next((i for i in session.view.wishlist if i.gtin == tap.gtin), None)
+        if existing:
+            return ProductResult(tap.gtin, existing.title, saved=True, already_saved=True,
+                                 available_here=existing.available_here, location=existing.location, view=session.view)
+        try:
+            event = self.outbox.append(api.WISHLIST_ADD, {**session.ref, "gtin": tap.gtin})
+        except E.StorageError as exc:
+            return ErrorResult("storage", str(exc))
+        self.sync.wake()
+        with self._lock:
+            if self._session is not session:  # the shopper left while we wrote
+                return ProductResult(tap.gtin, stock.get("title", ""), saved=True)
+            session.view = apply_pending(session.view, [event], self.cache.inventory)
+            view = session.view
+        item = next(i for i in view.wishlist if i.gtin == tap.gtin)
+        return ProductResult(tap.gtin, item.title, saved=True, available_here=item.available_here,
+                             location=item.location, view=view, undo_token=event["event_id"])
+
+    def undo(self, undo_token: str) -> ShopperResult | ErrorResult:
+        """Take back a wishlist add made in this session (observed-remove of that add's tag)."""
+        with self._lock:
+            session = self._session
+        if session is None:
+            return ErrorResult("no_session")
+        item = next((i for i in session.view.wishlist if undo_token in i.tags), None)
+        if item is None:
+            return ErrorResult("no_session", "nothing to undo")
+        return self._remove(session, item)
+
+    def remove_item(self, gtin: str) -> ShopperResult | ErrorResult:
+        with self._lock:
+            session = self._session
+        item = session and next((i for i in session.view.wishlist if i.gtin == gtin), None)
+        if not item:
+            return ErrorResult("no_session", "no such item")
+        return self._remove(session, item)
+
+    def _remove(self, session: Session, item: api.WishlistItem) -> ShopperResult | ErrorResult:
+        try:
+            event = self.outbox.append(api.WISHLIST_REMOVE, {**session.ref, "gtin": item.gtin, "tags": list(item.tags)})
+        except E.StorageError as exc:
+            return ErrorResult("storage", str(exc))
+        self.sync.wake()
+        with self._lock:
+            session.view = apply_pending(session.view, [event], self.cache.inventory)
+            return ShopperResult(session.view, guest=session.guest)
+
+    def set_sharing(self, grant: bool) -> ShopperResult | ErrorResult:
+        """The shopper's answer to "show items saved at other brands here?"."""
+        with self._lock:
+            session = self._session
+        if session is None or session.guest:
+            return ErrorResult("no_session")
+        try:
+            self.outbox.append(api.CONSENT_GRANT if grant else api.CONSENT_REVOKE, {**session.ref, "from_brand": "*"})
+        except E.StorageError as exc:
+            return ErrorResult("storage", str(exc))
+        self.sync.wake()
+        view = session.view
+        if session.view.session:
+            try:  # the event reaches the hub first, then the hub's view reflects the answer
+                self.sync.drain(max_batches=1, honour_backoff=False)
+                view = self._overlay(self.hub.session_view(session.view.session, timeout=self.config.hub_timeout_s))
+                if session.key:
+                    self.cache.put_shopper(session.key, view)
+            except E.KioskError as exc:
+                log.info("sharing answer queued; the hub's refreshed view is not available (%s)", type(exc).__name__)
+        view = replace(view, sharing=api.GRANTED if grant else api.REFUSED)
+        if not grant:
+            view = replace(view, wishlist=tuple(i for i in view.wishlist if i.brand == self.identity.brand_id))
+            if session.key:
+                self.cache.purge_shopper_key(session.key)
+        with self._lock:
+            session.view = view
+        return ShopperResult(view)
+
+    def end_session(self, reason: str = "done", publish: bool = True) -> None:
+        with self._lock:
+            self._session = None
+        if publish:
+            self._publish(SessionEnded(reason))
+
+    @property
+    def session_view(self) -> api.ShopperView | None:
+        with self._lock:
+            return self._session.view if self._session else None
+
+    # -- sync and status ---------------------------------------------------------
+    def sync_now(self) -> dict:
+        return self.sync.drain(honour_backoff=False)
+
+    def status(self) -> KioskStatus:
+        s = self.sync.status()
+        free = shutil.disk_usage(self.config.data_dir).free
+        return KioskStatus(
+            online=s.online, reader_state=self._reader_status.state.value, reader_detail=self._reader_status.detail,
+            outbox_depth=s.depth, parked=s.parked, parked_events=tuple(self.outbox.parked()), last_sync=s.last_sync,
+            last_error=s.last_error, hub_latency_ms=self.hub.last_latency_ms, free_disk_bytes=free,
+            low_disk=free < self.config.low_disk_bytes, version=__version__, device_id=self.identity.device_id,
+            store_id=self.identity.store_id, hub_url=self.hub_url, cache_rebuilt=self.cache.rebuilt_from is not None)
+
+    @property
+    def reader_status(self) -> ReaderStatus:
+        return self._reader_status
+
+    def _on_reader_state(self, status: ReaderStatus) -> None:
+        self._reader_status = status
+        self._publish(status)
+
+    def _publish(self, item: object) -> None:
+        for listener in list(self._listeners):
+            self.dispatch(lambda listener=listener: listener(item))
