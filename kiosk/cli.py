@@ -214,6 +214,34 @@ def cmd_sync(args) -> int:
     return 0 if depth == 0 else 3
 
 
+def cmd_outbox(args) -> int:
+    """Parked events: list them, send them again, export them, or (logged) purge them."""
+    from kiosk.outbox import Outbox
+
+    outbox = Outbox(_config(args).outbox_path)
+    try:
+        parked = outbox.parked()
+        if args.action == "list":
+            print(f"{outbox.depth()} waiting, {len(parked)} parked")
+            for p in parked:
+                print(f"  {p['event_id']} {p['type']}: {p['reason']}")
+        elif args.action == "requeue":
+            count = outbox.requeue(args.ids or None)
+            print(f"{count} parked event(s) will be sent again")
+        elif args.action == "export":
+            if not args.file:
+                raise E.ConfigError("export needs --file PATH")
+            Path(args.file).write_text("".join(json.dumps(p["event"], ensure_ascii=False) + "\n" for p in parked))
+            print(f"{len(parked)} parked event(s) written to {args.file}")
+        elif args.action == "purge-parked":
+            if not args.yes:
+                raise E.ConfigError("purging parked events loses them for good: add --yes (export them first)")
+            print(f"{outbox.purge_parked()} parked event(s) purged")
+    finally:
+        outbox.close()
+    return 0
+
+
 def cmd_demo(args) -> int:
     from kiosk.hub.app import HubSettings
     from kiosk.hub.server import EmbeddedHub
@@ -274,6 +302,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
     sub.add_parser("sync", help="drain the outbox now").set_defaults(func=cmd_sync)
+    s = sub.add_parser("outbox", help="parked events: list, requeue, export, purge-parked")
+    s.add_argument("action", choices=["list", "requeue", "export", "purge-parked"])
+    s.add_argument("ids", nargs="*", help="event ids (requeue; default all parked)")
+    s.add_argument("--file"), s.add_argument("--yes", action="store_true")
+    s.set_defaults(func=cmd_outbox)
     s = sub.add_parser("demo-cards", help="the demo world's cards and product tags")
     s.add_argument("--json", action="store_true"), s.add_argument("--products", type=int, default=10)
     s.set_defaults(func=cmd_demo_cards)

@@ -41,10 +41,14 @@ class Config:
     pull_interval_s: float = 300.0
     heartbeat_interval_s: float = 60.0
     batch_size: int = 200
-    max_retry_after_s: float = 300.0
+    max_retry_after_s: float = 300.0  # cap on a hub's Retry-After (a hub can't park us for hours)
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 60.0
     low_disk_bytes: int = 200 * 1024 * 1024
     enrollment_code: str = ""  # used once by `kiosk enroll` / demo auto-enrollment
     fullscreen: bool = False
+    technician_pin_hash: str = ""  # scrypt hash (python -m kiosk.staff): technician mode offline and unenrolled
+    input_provider: str = "mouse"  # exactly one Kivy input provider per device: mouse (SDL) | hidinput | mtdev
 
     @property
     def device_file(self) -> Path:

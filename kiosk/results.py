@@ -22,6 +22,7 @@ class ShopperResult:
     provisional: bool = False  # a cached view shown while the hub is asked
     guest: bool = False  # unknown card while offline: scans queue and the hub attaches them later
     warning: str = ""  # e.g. "storage" when the check-in event could not be recorded
+    event_id: str = ""  # the queued check-in event (durable before this result exists)
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,63 @@ class KioskStatus:
 
 
 TapResult = ShopperResult | ProductResult | BadgeResult | ErrorResult
+
+
+# -- staff, technician and images (the touch UI; docs/ui.md) ---------------------
+@dataclass(frozen=True)
+class StaffResult:
+    """The answer to a staff or technician unlock. `code` says why not: wrong_pin | locked |
+    badge_required | offline | no_local_pin | refused."""
+
+    ok: bool
+    role: str = ""  # staff | technician
+    staff_id: str = ""
+    display_name: str = ""
+    code: str = ""
+    locked_for_s: float = 0.0
+    tries_left: int | None = None
+
+
+@dataclass(frozen=True)
+class StaffSearchResult:
+    query: str
+    shoppers: tuple = ()  # ((shopper_id, display_name, full_name), ...)
+    code: str = ""  # "" | too_short | offline | locked
+
+
+@dataclass(frozen=True)
+class StaffLookupResult:
+    view: ShopperView | None
+    code: str = ""  # "" | offline | locked | not_found
+
+
+@dataclass(frozen=True)
+class ReaderTestRead:
+    """One tag as the technician's reader test shows it (shopper tokens masked)."""
+
+    technology: str
+    tag_type: str
+    uid: str
+    read_ms: float
+    meaning: str  # card | phone | product | unreadable | hold_still
+    detail: str
+    records: tuple = ()
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    status: KioskStatus
+    hub_reachable: bool
+    hub_latency_ms: float | None = None
+    hub_error: str = ""
+
+
+@dataclass(frozen=True)
+class ProvisionResult:
+    ok: bool
+    code: str = ""  # "" | bad_url | refused | offline | events_waiting
+    detail: str = ""
+    device_id: str = ""
+    brand_name: str = ""
+    store_name: str = ""
+    hub_url: str = ""

@@ -24,8 +24,6 @@ from kiosk import errors as E
 
 log = logging.getLogger(__name__)
 
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 60.0
 PROBE_INTERVAL_S = 3.0
 
 
@@ -119,7 +117,7 @@ class SyncWorker:
                 self._failed(f"hub answered nonsense: {exc}", None)
                 break
             except E.Unauthorized as exc:
-                self._failed(f"device token refused: {exc}", BACKOFF_CAP_S)
+                self._failed(f"device token refused: {exc}", self.config.backoff_cap_s)
                 break
             except E.HubError as exc:  # the whole batch refused (e.g. 413/422): isolate the culprit
                 if len(batch) == 1:
@@ -160,8 +158,8 @@ class SyncWorker:
 
     def _failed(self, error: str, retry_after: float | None) -> None:
         attempts = int(self.outbox.get_meta("attempts", "0") or 0) + 1
-        delay = self.rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempts, 16)))
-        delay = max(delay, BACKOFF_BASE_S)
+        base, cap = self.config.backoff_base_s, self.config.backoff_cap_s
+        delay = max(base, self.rng.uniform(0, min(cap, base * 2 ** min(attempts, 16))))  # full jitter
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.config.max_retry_after_s))
         self.outbox.set_meta("attempts", str(attempts))
