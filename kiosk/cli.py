@@ -242,6 +242,19 @@ def cmd_outbox(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    """The readers each stack sees, and the known failures with the exact fix for each."""
+    from kiosk import doctor
+
+    try:
+        spec = _config(args).reader
+    except E.ConfigError:
+        spec = None
+    checks = doctor.run_checks(args.reader or spec, production=not args.development)
+    print(doctor.to_json(checks) if args.json else doctor.format_human(checks))
+    return doctor.exit_code(checks)
+
+
 def cmd_demo(args) -> int:
     from kiosk.hub.app import HubSettings
     from kiosk.hub.server import EmbeddedHub
@@ -307,6 +320,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("ids", nargs="*", help="event ids (requeue; default all parked)")
     s.add_argument("--file"), s.add_argument("--yes", action="store_true")
     s.set_defaults(func=cmd_outbox)
+    s = sub.add_parser("doctor", help="diagnose readers, drivers and permissions (exit non-zero on failure)")
+    s.add_argument("--json", action="store_true"), s.add_argument("--reader", help="reader spec to check")
+    s.add_argument("--development", action="store_true", help="a test machine: the virtual reader is only a warning")
+    s.set_defaults(func=cmd_doctor)
     s = sub.add_parser("demo-cards", help="the demo world's cards and product tags")
     s.add_argument("--json", action="store_true"), s.add_argument("--products", type=int, default=10)
     s.set_defaults(func=cmd_demo_cards)

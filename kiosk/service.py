@@ -170,6 +170,10 @@ class KioskService:
             log.error("check-in not recorded: %s", exc)
             warning = "storage"
         view = self._overlay(view, ref)
+        if event_id and ref.get("credential", {}).get("kind") in (api.CRED_SUN, api.CRED_HCE):
+            # A one-time proof is verified once, with the check-in; the visit's other events
+            # point at that check-in, so the hub attributes them only if it accepted the proof.
+            ref = {k: v for k, v in ref.items() if k != "credential"} | {"checkin": event_id}
         with self._lock:
             self._session = Session(ref=ref, key=key, view=view, guest=guest)
         return ShopperResult(view, guest=guest, warning=warning, event_id=event_id)

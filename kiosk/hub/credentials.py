@@ -106,7 +106,52 @@ def resolve_phone(store: HubStore, device: Device, wire: dict) -> str:
     return row[0]
 
 
-def resolve_sun(store: HubStore, url: str) -> str:
-    from kiosk.hub import sun  # NTAG 424 DNA verification (AN12196)
+class SunCounters:
+    """The card's last accepted read counter, advanced atomically (compare-and-set in SQL):
+    of two taps racing with the same URL, exactly one wins."""
 
-    return sun.resolve_card(store, url)
+    def __init__(self, store: HubStore) -> None:
+        self.store = store
+
+    def advance(self, uid: bytes, counter: int) -> None:
+        from kiosk.hub import sun
+
+        cur = self.store.conn.execute("UPDATE sun_cards SET last_counter=? WHERE uid=? AND last_counter<?",
+                                      (counter, uid.hex(), counter))
+        if cur.rowcount != 1:
+            row = self.store.one("SELECT last_counter FROM sun_cards WHERE uid=?", (uid.hex(),))
+            raise sun.SunReplay(row[0] if row else -1, counter)
+
+
+def register_sun_card(store: HubStore, shopper_id: str, uid: bytes, file_key: bytes) -> None:
+    store.conn.execute("INSERT INTO sun_cards(uid, shopper_id, file_key) VALUES (?,?,?) "
+                       "ON CONFLICT(uid) DO UPDATE SET shopper_id=excluded.shopper_id, file_key=excluded.file_key",
+                       (uid.hex(), shopper_id, file_key.hex()))
+
+
+def resolve_sun(store: HubStore, url: str) -> str:
+    """Verify an NTAG 424 DNA SUN message (AN12196) and consume its read counter."""
+    from kiosk.hub import sun
+
+    meta = store.get_setting("sun_meta_read_key")
+
+    def file_key(uid: bytes) -> bytes | None:
+        row = store.one("SELECT file_key FROM sun_cards WHERE uid=?", (uid.hex(),))
+        return bytes.fromhex(row[0]) if row else None
+
+    layout = sun.ENCRYPTED if "picc_data=" in url else sun.PLAIN
+    try:
+        result = sun.verify_url(url, layout=layout, meta_read_keys=[bytes.fromhex(meta)] if meta else [],
+                                file_read_key=file_key, counters=SunCounters(store))
+    except sun.SunUnknownCard:
+        raise unknown() from None
+    except sun.SunReplay:
+        log.warning("secure card refused: replayed or old read counter")
+        raise refused("this card's message was already used (copied card?)") from None
+    except (sun.SunInvalid, ValueError) as exc:
+        log.warning("secure card refused: %s", getattr(exc, "reason", exc))
+        raise refused("this card's message does not verify") from None
+    row = store.one("SELECT shopper_id FROM sun_cards WHERE uid=?", (result.uid.hex(),))
+    if not row:
+        raise unknown()
+    return row[0]

@@ -3,7 +3,7 @@
 Idempotency is the database's job: `events.event_id` is the primary key and the insert is
 `ON CONFLICT DO NOTHING`; a conflict with the same payload hash is a duplicate, with a
 different one a rejection (and a logged bug on the sender's side). Each event is applied in
-its own transaction, so one refused event never takes its batch down with it. No clock on a
+its own savepoint, so one refused event never takes its batch down with it. No clock on a
 kiosk decides anything: wishlist merges are an observed-remove set, ordered by nothing.
 """
 from __future__ import annotations
@@ -93,15 +93,27 @@ def _gtin(event: dict) -> str:
 
 
 def _shopper(store: HubStore, device: Device, event: dict) -> str:
-    shopper_id = event.get("shopper_id")
-    if isinstance(shopper_id, str) and shopper_id:
-        if not store.one("SELECT 1 FROM shoppers WHERE id=? AND erased=0", (shopper_id,)):
-            raise Rejected("unknown shopper")
-        return shopper_id
-    credential = event.get("credential")
+    """Who an event belongs to. A credential or a check-in reference is verified and wins;
+    a `shopper_id` alongside it (the kiosk's cached guess) must agree with it."""
+    claimed = event.get("shopper_id")
+    credential, checkin = event.get("credential"), event.get("checkin")
     if isinstance(credential, dict):
-        return credentials.resolve(store, device, credential)
-    raise Rejected("event names no shopper and no credential")
+        shopper_id = credentials.resolve(store, device, credential)
+    elif isinstance(checkin, str):
+        row = store.one("SELECT shopper_id FROM events WHERE event_id=? AND device_id=? AND type=?",
+                        (checkin, device.id, api.CHECKIN))
+        if not row or not row[0]:
+            raise Rejected("the visit's check-in was not accepted")
+        shopper_id = row[0]
+    elif isinstance(claimed, str) and claimed:
+        if not store.one("SELECT 1 FROM shoppers WHERE id=? AND erased=0", (claimed,)):
+            raise Rejected("unknown shopper")
+        return claimed
+    else:
+        raise Rejected("event names no shopper and no credential")
+    if isinstance(claimed, str) and claimed and claimed != shopper_id:
+        raise Rejected("the credential belongs to another shopper than the kiosk's cached view")
+    return shopper_id
 
 
 def apply(store: HubStore, device: Device, event: dict) -> str | None:
