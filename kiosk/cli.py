@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sqlite3
 import sys
 import tempfile
 import time
@@ -344,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except E.KioskError as exc:
         print(f"kiosk: {exc.detail}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # a disk, permission or file problem: say which
+        print(f"kiosk: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

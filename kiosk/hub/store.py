@@ -46,6 +46,7 @@ def token_hash(token: str) -> str:
 
 class HubStore:
     def __init__(self, path: Path | str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []

@@ -1,0 +1,6 @@
+"""Entry point of the PyInstaller bundle: the same `kiosk` command."""
+import sys
+
+from kiosk.cli import main
+
+sys.exit(main())
