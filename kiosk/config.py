@@ -47,6 +47,7 @@ class Config:
     low_disk_bytes: int = 200 * 1024 * 1024
     enrollment_code: str = ""  # used once by `kiosk enroll` / demo auto-enrollment
     fullscreen: bool = False
+    notify_socket: str = ""  # systemd's NOTIFY_SOCKET (watchdog); read from the environment
     technician_pin_hash: str = ""  # scrypt hash (python -m kiosk.staff): technician mode offline and unenrolled
     input_provider: str = "mouse"  # exactly one Kivy input provider per device: mouse (SDL) | hidinput | mtdev
 
@@ -116,6 +117,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Mapping[str, A
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):].lower() in names:
             values[key[len(ENV_PREFIX):].lower()] = value
+    if environ.get("NOTIFY_SOCKET"):
+        values["notify_socket"] = environ["NOTIFY_SOCKET"]
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     config = Config(**_coerce(values))
     if config.language not in config.languages:
