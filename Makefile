@@ -20,6 +20,9 @@ test: setup-test
 bench: setup-test
 	for b in bench/bench_*.py; do echo "== $$b"; $(XVFB) $(PY) $$b || exit 1; done
 
+bench-ui: setup-test
+	$(XVFB) $(PY) bench/bench_ui.py
+
 run-hub: setup
 	$(VENV)/bin/kiosk hub --demo
 

@@ -16,6 +16,7 @@ from kiosk.hubclient import HubClient
 from kiosk.outbox import Outbox
 from kiosk.provisioning import enroll, load_identity
 from kiosk.service import KioskService
+from kiosk.staff import DeviceSettings
 from kiosk.sync import SyncWorker
 
 __all__ = ["KioskService", "build_service", "ensure_enrolled"]
@@ -43,6 +44,7 @@ def ensure_enrolled(config: Config, hub_url: str, code: str):
 
 def build_service(config: Config, reader=None, dispatch: Callable | None = None, with_reader: bool = True) -> KioskService:
     identity, enrolled_url = load_identity(config.device_file)
+    config = DeviceSettings(config.data_dir / "settings.json").apply(config)  # set on the technician screen
     hub_url = config.hub_url or enrolled_url
     if not hub_url:
         raise E.ConfigError("no hub URL: set hub_url in the config or enroll the kiosk")

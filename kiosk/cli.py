@@ -262,6 +262,10 @@ def cmd_demo(args) -> int:
 
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     config = load_config(args.config, overrides={"data_dir": data_dir, "reader": "simulated"})
+    if not config.technician_pin_hash:  # the demo technician PIN, like the demo badges' (README)
+        from kiosk.hub.demo import DEMO_PIN
+        from kiosk.staff import hash_pin
+        config = config.replace(technician_pin_hash=hash_pin(DEMO_PIN))
     hub = EmbeddedHub(HubSettings(db_path=config.data_dir / "hub.db", demo=True)).start()
     try:
         from kiosk.app import ensure_enrolled

@@ -16,7 +16,6 @@ import logging
 import queue
 import shutil
 import threading
-import time
 from dataclasses import replace
 from typing import Callable
 
@@ -26,13 +25,16 @@ from kiosk import errors as E
 from kiosk.identity import ProductTap, ShopperTap, Unreadable, classify
 from kiosk.results import (BadgeResult, ErrorResult, KioskStatus, ProductResult, SessionEnded, ShopperResult,
                            TapResult, TapSeen)
+from kiosk.images import ImageStore
+from kiosk.results import ReaderTestRead, StaffResult
+from kiosk.service_staff import StaffDesk
 from kiosk.session import Session, apply_pending
 
 log = logging.getLogger(__name__)
 _STOP = object()
 
 
-class KioskService:
+class KioskService(StaffDesk):
     def __init__(self, config, identity, hub, outbox, cache, sync, reader=None,
                  dispatch: Callable[[Callable[[], None]], None] | None = None, hub_url: str = "") -> None:
         self.config, self.identity, self.hub = config, identity, hub
@@ -47,6 +49,10 @@ class KioskService:
         self._worker: threading.Thread | None = None
         self._reader_status = ReaderStatus(ReaderState.STOPPED, reader.spec if reader else "none")
         self.sync.on_change = lambda status: self._publish(status)
+        # touch UI (docs/ui.md): staff/technician state, product images, the reader test
+        self._staff: StaffResult | None = None
+        self._reader_test: Callable[[ReaderTestRead], None] | None = None
+        self.images = ImageStore(cache, hub, config.images_dir)
 
     # -- lifecycle ---------------------------------------------------------------
     def subscribe(self, listener: Callable[[object], None]) -> None:
@@ -82,7 +88,11 @@ class KioskService:
 
     # -- taps --------------------------------------------------------------------
     def on_tag(self, read: TagRead) -> None:
-        """Reader thread entry point: acknowledge at once, work elsewhere."""
+        """Reader thread entry point: acknowledge at once, work elsewhere. During a
+        technician's reader test, reads are described and shown, never treated as taps."""
+        if self._reader_test is not None:
+            self._show_reader_test(read)
+            return
         self._publish(TapSeen(read.technology))
         try:
             self._taps.put_nowait(read)

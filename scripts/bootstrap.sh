@@ -41,4 +41,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
 fi
+# The UI's built files: the merged Latin+Vietnamese+Cyrillic+Thai font, compiled catalogs, tap sound.
+.venv/bin/python -m ui.build >/dev/null
 echo "bootstrap: ready (.venv)"

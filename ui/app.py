@@ -1,6 +1,11 @@
 """The Kivy app: it only wires. The service decides; screens show results.
 
     run_kiosk(config, demo=True)
+
+`kiosk run` is full screen and locked down: Escape and F1 do nothing, there is no settings
+panel, the window refuses to close, no cursor, no screen blanking, and exactly one input
+provider reads the touch screen (two providers on one device turn one touch into two).
+`kiosk demo` stays an ordinary window.
 """
 from __future__ import annotations
 
@@ -10,9 +15,14 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 KV_DIR = Path(__file__).parent / "kv"
+INPUT_PROVIDERS = {
+    "mouse": ("mouse", "mouse,disable_multitouch"),  # SDL: touch screens arrive as mouse events
+    "hidinput": ("touchscreen", "probesysfs,provider=hidinput"),
+    "mtdev": ("touchscreen", "probesysfs,provider=mtdev"),
+}
 
 
-def _configure_kivy(fullscreen: bool) -> None:
+def _configure_kivy(fullscreen: bool, input_provider: str = "mouse") -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy must not take over the root logger
@@ -20,14 +30,23 @@ def _configure_kivy(fullscreen: bool) -> None:
 
     Config.set("kivy", "exit_on_escape", "0")
     Config.set("kivy", "desktop", "0" if fullscreen else "1")
+    Config.set("kivy", "keyboard_mode", "system")
     Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
+    Config.set("graphics", "borderless", "1" if fullscreen else "0")
+    Config.set("graphics", "show_cursor", "0" if fullscreen else "1")
+    Config.set("graphics", "allow_screensaver", "0")
     Config.set("graphics", "width", "1280")
     Config.set("graphics", "height", "800")
-    Config.set("input", "mouse", "mouse,disable_multitouch")
+    Config.set("graphics", "resizable", "0" if fullscreen else "1")
+    for option in Config.options("input"):  # exactly one provider per device
+        Config.remove_option("input", option)
+    name, value = INPUT_PROVIDERS.get(input_provider, INPUT_PROVIDERS["mouse"])
+    Config.set("input", name, value)
 
 
 def run_kiosk(config, demo: bool = False, max_seconds: float | None = None, screenshot: str | None = None) -> int:
-    _configure_kivy(config.fullscreen and not demo)
+    locked_down = config.fullscreen and not demo
+    _configure_kivy(locked_down, config.input_provider)
     from kivy.base import ExceptionHandler, ExceptionManager
 
     from ui.kiosk_app import KioskApp
@@ -43,6 +62,6 @@ def run_kiosk(config, demo: bool = False, max_seconds: float | None = None, scre
 
     ExceptionManager.add_handler(KeepRunning())
 
-    app = KioskApp(config, demo=demo, max_seconds=max_seconds, screenshot=screenshot)
+    app = KioskApp(config, demo=demo, max_seconds=max_seconds, screenshot=screenshot, locked_down=locked_down)
     app.run()
     return 0

@@ -1,5 +1,8 @@
 """The demo bar: on-screen buttons and keyboard shortcuts that tap demo cards and products
-through the simulated reader (keys 1-8 tap shopper cards, P a product, G garbage)."""
+through the simulated reader (keys 1-8 tap shopper cards, P a product, G garbage, S the staff
+badge, T the technician badge; PIN 1234).
+
+Demo-only: the one UI module that imports drivers/ (to play the simulated reader's tags)."""
 from __future__ import annotations
 
 import itertools
@@ -9,7 +12,7 @@ from kivy.core.window import Window
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
-from drivers.base import TYPE2, TagRead
+from drivers.base import TYPE2, UID_ONLY, TagRead
 from kiosk.hub import demo
 
 
@@ -35,12 +38,16 @@ class DemoBar(BoxLayout):
         for n, card in enumerate(cards):
             self._button(f"{n + 1}: {card['name']}", lambda r=self.taps[n]: self.reader.present(r))
         self._button("P: product", self.tap_product)
+        staff = {c["kind"]: c["uid"] for c in demo.demo_cards() if c["kind"] != "shopper"}
+        self.badges = {k: TagRead("simulated", UID_ONLY, uid=bytes.fromhex(uid)) for k, uid in staff.items()}
+        self._button("S: staff", lambda: self.reader.present(self.badges["staff"]))
+        self._button("T: tech", lambda: self.reader.present(self.badges["technician"]))
         self._button("G: garbage", lambda: self.reader.present(TagRead("simulated", TYPE2, uid=b"\x04" * 7,
                                                                          ndef=b"\xd1\x01\x01\xff")))
         Window.bind(on_key_down=self._on_key)
 
     def _button(self, text, action) -> None:
-        button = Button(text=text, font_size="15sp")
+        button = Button(text=text, font_size="15sp", font_script_name="Thai" if any("\u0e00" <= c <= "\u0e7f" for c in text) else "Latn")
         button.bind(on_release=lambda *a: action())
         self.add_widget(button)
 
@@ -53,6 +60,9 @@ class DemoBar(BoxLayout):
             return True
         if codepoint in ("p", "P"):
             self.tap_product()
+            return True
+        if codepoint in ("s", "S", "t", "T"):
+            self.reader.present(self.badges["staff" if codepoint in "sS" else "technician"])
             return True
         if codepoint in ("g", "G"):
             self.reader.present(TagRead("simulated", TYPE2, uid=b"\x04" * 7, ndef=b"\xd1\x01\x01\xff"))

@@ -1,11 +1,28 @@
-"""Text formatting for the screens: pure functions, tested without Kivy."""
+"""Text formatting for the screens: pure functions, tested without Kivy.
+
+Every function takes the translator's `gettext`/`ngettext` (or a language code) as an
+argument, so the same view renders in any language and switching language re-renders.
+"""
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from babel.numbers import format_currency
+from babel.dates import format_timedelta
+from babel.numbers import format_currency, format_decimal
 
 BABEL_LOCALES = {"en": "en_GB", "vi": "vi_VN", "ru": "ru_RU", "th": "th_TH"}
+LANGUAGE_NAMES = {"en": "English", "vi": "Tiếng Việt", "ru": "Русский", "th": "ไทย"}  # each in its own script
+
+
+def _locale(language: str) -> str:
+    return BABEL_LOCALES.get(language, "en_GB")
+
+
+def script_for(text: str) -> str:
+    """The OpenType script Kivy should shape `text` with: "Thai" when it holds any Thai letter
+    (tone marks stack only when shaped as Thai), else "Latn" (fine for Latin and Cyrillic)."""
+    return "Thai" if any("\u0e00" <= c <= "\u0e7f" for c in text) else "Latn"
 
 
 def price(amount: str, currency: str, language: str) -> str:
@@ -16,24 +33,82 @@ def price(amount: str, currency: str, language: str) -> str:
         value = Decimal(amount)
     except InvalidOperation:
         return ""
-    return format_currency(value, currency, locale=BABEL_LOCALES.get(language, "en_GB"),
-                           format_type="standard", currency_digits=True)
+    return format_currency(value, currency, locale=_locale(language), format_type="standard", currency_digits=True)
+
+
+def availability_kind(item) -> str:
+    if item.available_here > 0:
+        return "here"
+    if item.elsewhere:
+        return "elsewhere"
+    return "online" if item.online else "none"
 
 
 def availability(item, gettext, ngettext) -> str:
     """Where to get a wishlist item, most useful first."""
-    if item.available_here > 0:
-        text = ngettext("%(n)d on the shelf here", "%(n)d on the shelf here", item.available_here) % {
-            "n": item.available_here}
+    kind = availability_kind(item)
+    if kind == "here":
+        n = item.available_here
         if item.location:
-            text += ", " + gettext("aisle %(aisle)s") % {"aisle": item.location}
-        return text
-    if item.elsewhere:
+            return ngettext("%(n)d on the shelf here, aisle %(aisle)s", "%(n)d on the shelf here, aisle %(aisle)s",
+                            n) % {"n": n, "aisle": item.location}
+        return ngettext("%(n)d on the shelf here", "%(n)d on the shelf here", n) % {"n": n}
+    if kind == "elsewhere":
         return gettext("at %(store)s") % {"store": item.elsewhere[0]}
-    if item.online:
+    if kind == "online":
         return gettext("online only")
     return gettext("not available right now")
 
 
-def greeting(name: str, gettext) -> str:
-    return gettext("Hello, %(name)s!") % {"name": name} if name else gettext("Hello!")
+def order_wishlist(items) -> list:
+    """Items on the shelf here first; otherwise the hub's order (stable)."""
+    return sorted(items, key=lambda i: i.available_here <= 0)
+
+
+def order_offers(offers) -> list:
+    """Personal offers first; otherwise the hub's order (stable)."""
+    return sorted(offers, key=lambda o: not o.personal)
+
+
+def greeting(name: str, gettext, visit: str = "returning") -> str:
+    if not name:
+        return gettext("Welcome!")
+    if visit == "first":
+        return gettext("Welcome, %(name)s!") % {"name": name}
+    if visit == "lapsed":
+        return gettext("Welcome back, %(name)s!") % {"name": name}
+    return gettext("Hello, %(name)s!") % {"name": name}
+
+
+def ago(seconds: float, language: str) -> str:
+    """"3 minutes ago", "3 phút trước", "3 минуты назад", "3 นาทีที่ผ่านมา"."""
+    return format_timedelta(dt.timedelta(seconds=-max(0.0, seconds)), threshold=1.0, add_direction=True,
+                            locale=_locale(language))
+
+
+def cached_note(age_s: float, gettext, language: str) -> str:
+    return gettext("Offline: as saved %(ago)s") % {"ago": ago(age_s, language)}
+
+
+def disk(n_bytes: int, language: str) -> str:
+    return format_decimal(round(n_bytes / 1e9, 1), format="#,##0.0", locale=_locale(language)) + " GB"
+
+
+def latency(ms: float | None, language: str) -> str:
+    return "—" if ms is None else format_decimal(round(ms), locale=_locale(language)) + " ms"
+
+
+def locked_for(seconds: float, gettext, ngettext) -> str:
+    minutes = max(1, int(round(seconds / 60.0)))
+    return ngettext("Too many wrong PINs. Try again in %(n)d minute, or ask a manager.",
+                    "Too many wrong PINs. Try again in %(n)d minutes, or ask a manager.", minutes) % {"n": minutes}
+
+
+def tries_left(n: int | None, gettext, ngettext) -> str:
+    if n is None:
+        return gettext("Wrong PIN. Try again.")
+    return ngettext("Wrong PIN. %(n)d try left.", "Wrong PIN. %(n)d tries left.", n) % {"n": n}
+
+
+def pin_dots(length: int) -> str:
+    return "  ".join("•" * length) if length else ""

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk import __version__, api
 from kiosk.hub import credentials, events, profile
+from kiosk.hub import staff as staff_routes
 from kiosk.hub.metrics import Metrics
 from kiosk.hub.store import Device, HubFailure, HubStore
 
@@ -183,6 +184,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         credentials.register_phone(store, shopper_id, body.credential_id, key)
         return Response(status_code=204)
 
+    staff_routes.add_routes(app, store, device)  # badge + PIN unlock, staff search and lookup
     return app
 
 

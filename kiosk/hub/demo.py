@@ -18,6 +18,7 @@ import time
 import uuid
 
 from kiosk.identity import gtin_check_digit, shopper_uri
+from kiosk.hub.staff import search_key
 from kiosk.hub.store import HubStore
 
 ID_HOST = "id.nfc-kiosk.dev"
@@ -57,6 +58,11 @@ SHOPPERS = [  # display name (what the screen greets), full name (staff search o
 ]
 STAFF = [("staff-mai", "Mai (staff)", "staff", "04A1B2C3D4E501"), ("tech-ivan", "Ivan (technician)", "technician",
                                                                      "04A1B2C3D4E502")]
+
+
+def allows_staff_search(index: int) -> bool:
+    """Shoppers 0-3, 8-11 and 16-19: one of each language in every group of four."""
+    return (index // 4) % 2 == 0
 
 
 def token_for(index: int) -> str:
@@ -168,8 +174,9 @@ def seed(store: HubStore) -> bool:
         for i, (display, full, locale) in enumerate(SHOPPERS):
             shopper_id = f"shopper-{i:02d}"
             conn.execute("INSERT INTO shoppers(id, display_name, locale, role, allow_staff_search) VALUES (?,?,?,?,?)",
-                         (shopper_id, display, locale, "shopper", int(i % 2 == 0)))
-            conn.execute("INSERT INTO settings(key, value) VALUES (?,?)", (f"full_name:{shopper_id}", full))
+                         (shopper_id, display, locale, "shopper", int(allows_staff_search(i))))
+            conn.execute("INSERT INTO staff_directory(shopper_id, full_name, search_key) VALUES (?,?,?)",
+                         (shopper_id, full, search_key(full)))
             conn.execute("INSERT INTO credentials(hash, shopper_id, kind) VALUES (?,?,?)",
                          (store.credential_hash(f"token:{token_for(i)}"), shopper_id, "token"))
             # wishlists across 2-3 brands: the own brand of the demo store always among them

@@ -58,3 +58,12 @@ CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- short-lived check-in sessions: let the kiosk that checked a shopper in refresh their view
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY, device_id TEXT NOT NULL, shopper_id TEXT NOT NULL, expires_at REAL NOT NULL);
+-- staff mode (kiosk/hub/staff.py): wrong-PIN counts and lockouts per staff member, the
+-- unlocked staff mode of each device, and the staff-search directory (full names, with a
+-- case- and accent-folded key; only shoppers who allowed staff search are ever returned)
+CREATE TABLE IF NOT EXISTS staff_pin_failures (
+    staff_id TEXT PRIMARY KEY, failures INTEGER NOT NULL, locked_until REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS staff_sessions (
+    device_id TEXT PRIMARY KEY, staff_id TEXT NOT NULL, role TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS staff_directory (
+    shopper_id TEXT PRIMARY KEY, full_name TEXT NOT NULL, search_key TEXT NOT NULL);

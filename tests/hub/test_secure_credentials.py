@@ -6,7 +6,7 @@ import requests
 from drivers import hce
 from drivers.base import HCE, TYPE4, HceAnswer, TagRead
 from drivers.hce_phone import Phone
-from kiosk.app import build_service, ensure_enrolled
+from kiosk.app import build_service
 from kiosk.hub import credentials, demo, sun
 from kiosk.hub.app import HubSettings
 from kiosk.hub.server import EmbeddedHub

@@ -79,6 +79,7 @@ def test_tap_shows_cross_brand_wishlist_and_product_tap_saves(hub, running):
     shown = results.next(ShopperResult)
     assert shown.view.display_name == "Emma" and shown.view.source == "hub"
     assert len({i.brand for i in shown.view.wishlist}) >= 2
+    assert wait_for(lambda: service.cache.get_meta("inventory_cursor"))  # the first catalogue pull landed
     gtin, read = product(3)
     reader.present(read)
     saved = results.next(ProductResult)

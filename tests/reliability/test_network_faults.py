@@ -2,7 +2,6 @@
 and no hot loop. Compares event ids, not counts."""
 import random
 import sqlite3
-import threading
 import time
 
 from kiosk import api

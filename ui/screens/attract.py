@@ -1,4 +1,6 @@
-"""The attract loop: a calm "tap your phone or card", the online badge, reader notices."""
+"""The attract loop: a calm "tap your phone or card", the language chooser, the online badge,
+and staff-facing notices (no reader, kiosk not set up). The top-left corner, held for two
+seconds, is the technician's hidden entry."""
 from __future__ import annotations
 
 import math
@@ -11,8 +13,10 @@ from kivy.uix.screenmanager import Screen
 class AttractScreen(Screen):
     online = BooleanProperty(False)
     reader_ok = BooleanProperty(True)
+    enrolled = BooleanProperty(True)
     message = StringProperty("")
     pulse = NumericProperty(0.0)
+    __events__ = ("on_language", "on_technician")
 
     def on_enter(self, *args) -> None:
         self._t = 0.0
@@ -26,10 +30,16 @@ class AttractScreen(Screen):
         self._t += dt
         self.pulse = (math.sin(self._t * 1.6) + 1) / 2
 
-    def show_message(self, text: str, seconds: float = 4.0) -> None:
+    def show_message(self, text: str, seconds: float = 5.0) -> None:
         self.message = text
         Clock.unschedule(self._clear_message)
         Clock.schedule_once(self._clear_message, seconds)
 
     def _clear_message(self, dt) -> None:
         self.message = ""
+
+    def on_language(self, code: str) -> None:
+        pass
+
+    def on_technician(self) -> None:
+        pass

@@ -1,24 +1,23 @@
-"""The shopper screen: greeting, wishlist with availability here, offers, Done.
+"""The shopper screen: greeting, the wishlist as cards (shelf here first), offers (personal
+first), the sharing question, the undo of a product tap, Done.
 
-Everything shown comes from a `ShopperView`; `clear()` removes every trace of the shopper
-from the widgets when the session ends.
+Everything shown comes from one `ShopperView`; `clear()` removes every trace of the shopper
+from the widgets (texts, pictures, the view itself) when the session ends.
 """
 from __future__ import annotations
 
-from kivy.properties import ObjectProperty, StringProperty
-from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.label import Label
+from kivy.clock import Clock
+from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
+from kiosk import api
 from ui import format as fmt
 from ui.i18n import tr
+from ui.widgets import KLabel, ProductCard
 
 
-class WishlistRow(BoxLayout):
-    title = StringProperty("")
-    brand = StringProperty("")
-    where = StringProperty("")
-    price = StringProperty("")
+class OfferRow(KLabel):
+    personal = BooleanProperty(False)
 
 
 class ShopperScreen(Screen):
@@ -26,38 +25,133 @@ class ShopperScreen(Screen):
     source_text = StringProperty("")
     notice = StringProperty("")
     idle_warning = StringProperty("")
-    on_done = ObjectProperty(None, allownone=True)
+    ask_sharing = BooleanProperty(False)
+    sharing_note = StringProperty("")
+    toast = StringProperty("")
+    undo_token = StringProperty("")
+    online = BooleanProperty(True)
+    __events__ = ("on_done", "on_sharing", "on_undo", "on_language")
 
-    def show(self, view, guest: bool = False) -> None:
-        self.greeting = fmt.greeting(view.display_name, tr._)
-        if view.source == "cache":
-            self.source_text = tr._("Offline: saved %(minutes)d min ago") % {"minutes": int(view.age_s // 60)}
+    def __init__(self, images=None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.images = images  # ui.worker.ImageLoader: a file on disk now, or later via Clock
+        self.view = None
+        self.guest = False
+        self._saved_gtin = ""
+        self._toast_event = None
+
+    # -- showing ---------------------------------------------------------------
+    def show(self, view: api.ShopperView, guest: bool = False, provisional: bool = False) -> None:
+        self.view, self.guest = view, guest
+        self.render()
+
+    def render(self, *args) -> None:
+        view = self.view
+        if view is None:
+            return
+        self.greeting = fmt.greeting(view.display_name, tr._, view.visit) if not self.guest else tr._("Welcome!")
+        if self.guest:
+            self.source_text = tr._("Offline: we will add your saves to your profile later")
+        elif view.source == "cache":
+            self.source_text = fmt.cached_note(view.age_s, tr._, tr.language)
         else:
             self.source_text = ""
-        self.notice = tr._("Tap products to save them to your wishlist") if not guest else tr._(
-            "We'll add your saves to your profile once we're back online")
-        wishlist = self.ids.wishlist
-        wishlist.clear_widgets()
-        language = tr.language
-        for item in view.wishlist:
-            wishlist.add_widget(WishlistRow(
-                title=item.title or tr._("Saved product"), brand=item.brand_name,
-                where=fmt.availability(item, tr._, tr.ngettext), price=fmt.price(item.price, item.currency, language)))
-        if not view.wishlist:
-            wishlist.add_widget(Label(text=tr._("Your wishlist is empty: tap a product tag to save it"),
-                                      color=(0.2, 0.2, 0.25, 1), font_size="20sp", size_hint_y=None, height=80))
-        offers = self.ids.offers
-        offers.clear_widgets()
-        for offer in view.offers:
-            offers.add_widget(Label(text=offer.title, color=(0.45, 0.1, 0.3, 1) if offer.personal else (0.2, 0.2, 0.25, 1),
-                                    font_size="20sp", size_hint_y=None, height=64, text_size=(360, None),
-                                    halign="left"))
+        self.ask_sharing = (not self.guest and view.sharing == api.UNDECIDED and bool(view.shopper_id))
+        if view.sharing == api.UNDECIDED and view.hidden_items:
+            self.sharing_note = tr.ngettext("You saved %(n)d item at other brands.",
+                                            "You saved %(n)d items at other brands.", view.hidden_items) % {
+                "n": view.hidden_items}
+        else:
+            self.sharing_note = ""
+        self.notice = tr._("Tap a product's tag to save it to your wishlist")
+        self._render_wishlist(view)
+        self._render_offers(view)
 
+    def _render_wishlist(self, view) -> None:
+        grid = self.ids.wishlist
+        grid.clear_widgets()
+        language = tr.language
+        for item in fmt.order_wishlist(view.wishlist):
+            card = ProductCard(
+                title=item.title or tr._("Saved product"), brand=item.brand_name, gtin=item.gtin,
+                price=fmt.price(item.price, item.currency, language), where=fmt.availability(item, tr._, tr.ngettext),
+                where_kind=fmt.availability_kind(item), note=tr._("saved just now") if item.pending else "")
+            if self.images is not None and item.image:
+                card.image = self.images.get(item.image, lambda path, c=card, g=item.gtin: self._image_ready(c, g, path)) or ""
+            grid.add_widget(card)
+        if not view.wishlist:
+            grid.add_widget(KLabel(text=tr._("Your wishlist is empty. Tap a product's tag to save it."),
+                                   font_size="22sp", size_hint_y=None, height=96))
+
+    def _image_ready(self, card, gtin: str, path) -> None:
+        if path and card.parent is not None and card.gtin == gtin and self.view is not None:
+            card.image = str(path)
+
+    def _render_offers(self, view) -> None:
+        box = self.ids.offers
+        box.clear_widgets()
+        for offer in fmt.order_offers(view.offers)[:5]:
+            prefix = tr._("For you") + ": " if offer.personal else ""
+            box.add_widget(OfferRow(text=prefix + offer.title, personal=offer.personal))
+        if not view.offers:
+            box.add_widget(OfferRow(text=tr._("No offers today")))
+
+    # -- product taps and sharing --------------------------------------------------
+    def saved(self, title: str, undo_token: str, already: bool = False) -> None:
+        if already:
+            self.show_toast(tr._("Already on your wishlist: %(title)s") % {"title": title}, "")
+        else:
+            self.show_toast(tr._("Saved to your wishlist: %(title)s") % {"title": title}, undo_token)
+
+    def show_toast(self, text: str, undo_token: str = "", seconds: float = 8.0) -> None:
+        self.toast, self.undo_token = text, undo_token
+        if self._toast_event:
+            self._toast_event.cancel()
+        self._toast_event = Clock.schedule_once(lambda dt: self.hide_toast(), seconds)
+
+    def hide_toast(self) -> None:
+        self.toast = self.undo_token = ""
+
+    def answer_sharing(self, grant: bool) -> None:
+        """Hide the question at once and say what happens; the new view follows."""
+        self.ask_sharing = False
+        self.sharing_note = ""
+        self.show_toast(tr._("Thank you. Showing your items from other brands...") if grant
+                        else tr._("OK. Only this brand's items are shown here."))
+        if self.view is not None:  # undecided views never held other brands' items: only the question goes
+            from dataclasses import replace
+            self.view = replace(self.view, sharing=api.GRANTED if grant else api.REFUSED, hidden_items=0)
+        self.dispatch("on_sharing", grant)
+
+    def undo(self) -> None:
+        token = self.undo_token
+        self.hide_toast()
+        if token:
+            self.dispatch("on_undo", token)
+
+    # -- ending ------------------------------------------------------------------
     def clear(self) -> None:
-        self.greeting = self.source_text = self.notice = self.idle_warning = ""
+        self.view = None
+        self.guest = False
+        self.greeting = self.source_text = self.notice = self.idle_warning = self.sharing_note = ""
+        self.toast = self.undo_token = ""
+        self.ask_sharing = False
+        for card in self.ids.wishlist.children:
+            if isinstance(card, ProductCard):
+                card.image = ""
         self.ids.wishlist.clear_widgets()
         self.ids.offers.clear_widgets()
+        if self._toast_event:
+            self._toast_event.cancel()
 
-    def done(self) -> None:
-        if self.on_done:
-            self.on_done()
+    def on_done(self) -> None:
+        pass
+
+    def on_sharing(self, grant: bool) -> None:
+        pass
+
+    def on_undo(self, token: str) -> None:
+        pass
+
+    def on_language(self, code: str) -> None:
+        pass

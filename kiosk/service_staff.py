@@ -1,0 +1,213 @@
+"""Staff, technician and image verbs of KioskService (the touch UI, docs/ui.md).
+
+A mixin so KioskService stays the one object the UI talks to, while each module stays
+small. Blocking calls (hub, disk): the UI runs them in a worker thread and gets the
+result back through Clock. None of them logs a shopper's name, a search term or a PIN.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from drivers.base import TagRead
+from kiosk import api
+from kiosk import errors as E
+from kiosk.results import (BadgeResult, HealthResult, ProvisionResult, ReaderTestRead, StaffLookupResult,
+                           StaffResult, StaffSearchResult)
+from kiosk.staff import describe
+
+log = logging.getLogger(__name__)
+
+
+class StaffDesk:
+    """Needs from the host class: config, identity, hub, outbox, cache, sync, images,
+    dispatch, _staff, _reader_test, _session, _lock, status()."""
+
+    # Blocking calls (hub, disk): the UI runs them in a worker thread and gets the result
+    # back through Clock. None of them logs a shopper's name, a search term or a PIN.
+    def _show_reader_test(self, read: TagRead) -> None:
+        listener = self._reader_test
+        shown = ReaderTestRead(**describe(read, self.config.id_host))
+        self.dispatch(lambda: listener(shown))
+
+    def start_reader_test(self, listener: Callable[[ReaderTestRead], None]) -> None:
+        self._reader_test = listener
+
+    def stop_reader_test(self) -> None:
+        self._reader_test = None
+
+    @property
+    def staff(self) -> StaffResult | None:
+        """The unlocked staff or technician, or None."""
+        return self._staff
+
+    def unlock_staff(self, badge: BadgeResult, pin: str) -> StaffResult:
+        """Badge tap + PIN, verified by the hub (it counts wrong tries and locks out)."""
+        try:
+            data = self.hub.request("POST", "/v1/staff/sessions", json_body={"staff_id": badge.staff_id, "pin": pin},
+                                    timeout=max(self.config.hub_timeout_s, 3.0))
+        except E.HubUnavailable:
+            return StaffResult(False, badge.role, badge.staff_id, code="offline")
+        except E.HubError as exc:
+            return _staff_refusal(badge, exc)
+        if not isinstance(data, dict) or data.get("role") not in ("staff", "technician"):
+            return StaffResult(False, badge.role, badge.staff_id, code="refused")
+        self._staff = StaffResult(True, data["role"], badge.staff_id, str(data.get("display_name", "")))
+        log.info("%s mode unlocked", self._staff.role)
+        return self._staff
+
+    @staticmethod
+    def check_technician_pin(config, pin: str) -> StaffResult:
+        """The technician PIN kept hashed on this kiosk (works offline and before enrollment)."""
+        from kiosk.staff import PinLock, PinLocked
+        if not config.technician_pin_hash:
+            return StaffResult(False, "technician", code="no_local_pin")
+        lock = PinLock(config.data_dir / "pin-lock.json")
+        try:
+            ok = lock.check(pin, config.technician_pin_hash)
+        except PinLocked as exc:
+            return StaffResult(False, "technician", code="locked", locked_for_s=exc.seconds)
+        if not ok:
+            return StaffResult(False, "technician", code="wrong_pin", tries_left=lock.tries_left())
+        return StaffResult(True, "technician", "local-technician", "")
+
+    def unlock_technician(self, pin: str) -> StaffResult:
+        result = self.check_technician_pin(self.config, pin)
+        if result.ok:
+            self._staff = result
+            log.info("technician mode unlocked with the local PIN")
+        return result
+
+    def lock_staff(self) -> None:
+        """Leave staff or technician mode (the hub forgets the unlock too, when reachable)."""
+        staff, self._staff = self._staff, None
+        self._reader_test = None
+        if staff and staff.staff_id != "local-technician":
+            try:
+                self.hub.request("DELETE", "/v1/staff/sessions", timeout=self.config.hub_timeout_s)
+            except E.KioskError as exc:
+                log.info("the hub did not hear the staff lock (%s); its unlock expires by itself", type(exc).__name__)
+
+    def staff_search(self, query: str) -> StaffSearchResult:
+        """Shoppers who allowed staff search, by name; needs unlocked staff mode."""
+        query = query.strip()
+        if not self._staff:
+            return StaffSearchResult(query, code="locked")
+        if len(query) < 2:
+            return StaffSearchResult(query, code="too_short")
+        try:
+            found = self.hub.staff_search(query, timeout=max(self.config.hub_timeout_s, 3.0))
+        except E.HubUnavailable:
+            return StaffSearchResult(query, code="offline")
+        except E.HubError as exc:
+            return StaffSearchResult(query, code="locked" if exc.status == 403 else "offline")
+        rows = tuple((str(s.get("id", "")), str(s.get("display_name", "")), str(s.get("full_name", "")))
+                     for s in found if isinstance(s, dict) and s.get("id"))
+        return StaffSearchResult(query, rows)
+
+    def staff_lookup(self, shopper_id: str) -> StaffLookupResult:
+        """A found shopper's wishlist with stock and location; recorded as a staff_lookup event."""
+        staff = self._staff
+        if not staff:
+            return StaffLookupResult(None, "locked")
+        try:
+            data = self.hub.request("GET", f"/v1/staff/shoppers/{shopper_id}", timeout=max(self.config.hub_timeout_s, 3.0))
+            view = api.ShopperView.from_json(data)
+        except E.HubUnavailable:
+            return StaffLookupResult(None, "offline")
+        except E.NotFound:
+            return StaffLookupResult(None, "not_found")
+        except E.HubError as exc:
+            return StaffLookupResult(None, "locked" if exc.status == 403 else "offline")
+        self._record_lookup({"shopper_id": view.shopper_id}, staff, "search")
+        return StaffLookupResult(view)
+
+    def staff_lookup_session(self) -> StaffLookupResult:
+        """The shopper who just tapped while staff mode is unlocked (recorded as a lookup)."""
+        staff = self._staff
+        with self._lock:
+            session = self._session
+        if not staff or session is None:
+            return StaffLookupResult(None, "locked" if not staff else "not_found")
+        self._record_lookup(session.ref, staff, "tap")
+        return StaffLookupResult(session.view)
+
+    def _record_lookup(self, ref: dict, staff: StaffResult, via: str) -> None:
+        try:
+            self.outbox.append(api.STAFF_LOOKUP, {**ref, "staff_id": staff.staff_id, "via": via})
+            self.sync.wake()
+        except E.StorageError:
+            log.error("a staff lookup could not be recorded", exc_info=True)
+
+    def check_health(self) -> HealthResult:
+        """Everything a technician's health screen shows, with a fresh hub round trip."""
+        reachable, latency, error = False, None, ""
+        try:
+            latency = self.hub.health(timeout=max(self.config.hub_timeout_s, 3.0))
+            reachable = True
+            self.sync.note_online(True)
+        except E.HubError as exc:
+            error = exc.detail
+            self.sync.note_online(False, error)
+        return HealthResult(self.status(), reachable, latency, error)
+
+    def provision(self, hub_url: str, code: str) -> ProvisionResult:
+        """Enroll again (new hub, store or code). Refused while events still wait for the
+        current hub: they would be sent with the wrong identity. The caller rebuilds the service."""
+        waiting = self.outbox.depth() + len(self.outbox.parked())
+        if waiting:
+            return ProvisionResult(False, "events_waiting", f"{waiting} event(s) wait for {self.hub_url}")
+        return self.enroll_device(self.config, hub_url, code)
+
+    @staticmethod
+    def enroll_device(config, hub_url: str, code: str) -> ProvisionResult:
+        from kiosk.provisioning import enroll
+        from kiosk.staff import valid_hub_url
+        hub_url, code = hub_url.strip().rstrip("/"), code.strip()
+        if not valid_hub_url(hub_url):
+            return ProvisionResult(False, "bad_url", hub_url=hub_url)
+        try:
+            identity = enroll(hub_url, code, config.device_name, config.device_file)
+        except E.HubUnavailable as exc:
+            return ProvisionResult(False, "offline", exc.detail, hub_url=hub_url)
+        except E.KioskError as exc:
+            return ProvisionResult(False, "refused", exc.detail, hub_url=hub_url)
+        return ProvisionResult(True, "", "", identity.device_id, identity.brand_name, identity.store_name, hub_url)
+
+    def update_settings(self, **changes):
+        """Language and timeouts set on the technician screen; kept on this device."""
+        from kiosk.staff import DeviceSettings
+        self.config = DeviceSettings(self.config.data_dir / "settings.json").save(self.config, **changes)
+        return self.config
+
+    def image_file(self, path: str):
+        """A product image already on disk, or None (no network)."""
+        try:
+            return self.images.local(path)
+        except Exception:  # a damaged cache row only costs the picture
+            log.warning("image lookup failed", exc_info=True)
+            return None
+
+    def fetch_image(self, path: str):
+        """Blocking: the image file, downloaded once and kept for offline use; None if there is none."""
+        try:
+            return self.images.fetch(path, timeout=max(self.config.hub_timeout_s, 3.0))
+        except (E.KioskError, OSError) as exc:
+            log.info("product image not fetched (%s)", type(exc).__name__)
+            return None
+
+
+def _staff_refusal(badge: BadgeResult, exc: E.HubError) -> StaffResult:
+    import re
+    kind = exc.problem_type.rsplit("/", 1)[-1]
+    if kind == "pin-locked":
+        seconds = re.search(r"(\d+) s\b", exc.detail)
+        return StaffResult(False, badge.role, badge.staff_id, code="locked",
+                           locked_for_s=float(seconds.group(1)) if seconds else 300.0)
+    if kind == "pin-refused":
+        tries = re.search(r"(\d+) tries left", exc.detail)
+        return StaffResult(False, badge.role, badge.staff_id, code="wrong_pin",
+                           tries_left=int(tries.group(1)) if tries else None)
+    if kind == "staff-badge-required":
+        return StaffResult(False, badge.role, badge.staff_id, code="badge_required")
+    return StaffResult(False, badge.role, badge.staff_id, code="refused")

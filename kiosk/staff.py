@@ -1,0 +1,221 @@
+"""Staff and technician modes on the kiosk: the local technician PIN and its lockout, the
+settings a technician changes on the device, and what a reader test shows.
+
+    lock = PinLock(config.data_dir / "pin-lock.json")
+    ok = lock.check(pin, stored_hash)          # StaffResult-free: True/False, raises PinLocked
+    settings = DeviceSettings(config.data_dir / "settings.json"); config = settings.apply(config)
+
+Staff PINs are verified by the hub (kiosk/hub/staff.py); only the technician PIN lives here,
+hashed with scrypt, so a technician can get in while the hub is unreachable or before the
+kiosk is enrolled. Nothing here touches Kivy or the screen; nothing here logs a PIN.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import ndef
+
+from drivers.base import TagRead
+from kiosk.identity import ProductTap, ShopperTap, classify
+
+log = logging.getLogger(__name__)
+
+MAX_FAILURES = 5
+LOCK_S = 300.0
+SCRYPT = (2**14, 8, 1)
+SETTINGS_KEYS = {"language": str, "idle_warning_s": float, "idle_timeout_s": float, "staff_idle_timeout_s": float}
+
+
+class PinLocked(Exception):
+    """Too many wrong PINs: locked for a while."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"locked for {seconds:.0f} s")
+        self.seconds = seconds
+
+
+def hash_pin(pin: str, salt: bytes | None = None) -> str:
+    """`scrypt:<n>:<r>:<p>$<salt hex>$<digest hex>`, the form the hub reads too."""
+    n, r, p = SCRYPT
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024)
+    return f"scrypt:{n}:{r}:{p}${salt.hex()}${digest.hex()}"
+
+
+def verify_pin(pin: str, stored: str) -> bool:
+    try:
+        scheme, salt_hex, digest_hex = stored.split("$")
+        name, *params = scheme.split(":")
+        n, r, p = (int(v) for v in params) if params else (2**12, 8, 1)
+        if name != "scrypt":
+            return False
+        digest = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt_hex), n=n, r=r, p=p, maxmem=128 * 1024 * 1024)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(digest.hex(), digest_hex)
+
+
+def _write_private(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        log.warning("%s is unreadable; starting from defaults", path.name)
+        return {}
+
+
+class PinLock:
+    """Wrong-PIN counting that survives a restart (pulling the plug does not reset it)."""
+
+    def __init__(self, path: Path, max_failures: int = MAX_FAILURES, lock_s: float = LOCK_S, clock=time.time) -> None:
+        self.path, self.max_failures, self.lock_s, self.clock = Path(path), max_failures, lock_s, clock
+
+    def locked_for(self) -> float:
+        return max(0.0, float(_read(self.path).get("locked_until", 0)) - self.clock())
+
+    def check(self, pin: str, stored: str) -> bool:
+        """True when the PIN matches; False (and counted) when not; PinLocked while locked."""
+        remaining = self.locked_for()
+        if remaining > 0:
+            raise PinLocked(remaining)
+        if stored and verify_pin(pin, stored):
+            _write_private(self.path, {"failures": 0, "locked_until": 0})
+            return True
+        failures = int(_read(self.path).get("failures", 0)) + 1
+        if failures >= self.max_failures:
+            _write_private(self.path, {"failures": 0, "locked_until": self.clock() + self.lock_s})
+            log.warning("technician PIN locked after %d wrong tries", failures)
+            raise PinLocked(self.lock_s)
+        _write_private(self.path, {"failures": failures, "locked_until": 0})
+        return False
+
+    def tries_left(self) -> int:
+        return self.max_failures - int(_read(self.path).get("failures", 0))
+
+
+class DeviceSettings:
+    """What a technician sets on the kiosk's screen (language, timeouts), kept in a 0600 JSON
+    file in the data dir; it wins over the TOML file because it was set on this device."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def values(self) -> dict:
+        data = _read(self.path)
+        out = {}
+        for key, kind in SETTINGS_KEYS.items():
+            if key in data:
+                try:
+                    out[key] = kind(data[key])
+                except (TypeError, ValueError):
+                    log.warning("ignoring the invalid device setting %s", key)
+        return out
+
+    def apply(self, config):
+        values = self.values()
+        if values.get("language") not in config.languages:
+            values.pop("language", None)
+        merged = {**{k: getattr(config, k) for k in SETTINGS_KEYS}, **values}
+        if not 0 < merged["idle_warning_s"] < merged["idle_timeout_s"]:
+            for key in ("idle_warning_s", "idle_timeout_s"):
+                values.pop(key, None)
+        return config.replace(**values) if values else config
+
+    def save(self, config, **changes):
+        """Validate, store and return the new config; ValueError names what is wrong."""
+        unknown = set(changes) - set(SETTINGS_KEYS)
+        if unknown:
+            raise ValueError(f"not a device setting: {', '.join(sorted(unknown))}")
+        values = {k: SETTINGS_KEYS[k](v) for k, v in changes.items()}
+        new = config.replace(**values)
+        if new.language not in new.languages:
+            raise ValueError("unknown language")
+        if not 5 <= new.idle_warning_s < new.idle_timeout_s <= 600 or not 5 <= new.staff_idle_timeout_s <= 600:
+            raise ValueError("the warning must come before the reset, both between 5 s and 10 min")
+        _write_private(self.path, {**_read(self.path), **values})
+        return new
+
+
+# -- reader test ---------------------------------------------------------------
+def _mask(token: str) -> str:
+    return token[:4] + "…" if len(token) > 4 else "…"
+
+
+def _mask_uri(uri: str, id_host: str) -> str:
+    parts = urlsplit(uri)
+    if (parts.hostname or "").lower() == id_host.lower() and parts.path.startswith("/s/"):
+        return f"https://{parts.hostname}/s/{_mask(parts.path[3:])}"
+    if parts.query:
+        return uri.split("?", 1)[0] + "?…"
+    return uri
+
+
+def ndef_lines(message: bytes, id_host: str) -> list[str]:
+    """Each NDEF record as one line a technician can read (shopper tokens masked)."""
+    try:
+        records = list(ndef.message_decoder(message, errors="relax"))
+    except Exception as exc:  # hostile bytes end here as a line, never as a crash
+        return [f"undecodable NDEF ({type(exc).__name__})"]
+    lines = []
+    for record in records[:8]:
+        if isinstance(record, ndef.UriRecord):
+            lines.append(f"URI {_mask_uri(record.iri, id_host)}")
+        elif isinstance(record, ndef.TextRecord):
+            lines.append(f"Text [{record.language}] {record.text[:80]}")
+        elif isinstance(record, ndef.SmartposterRecord):
+            lines.append(f"Smart poster {_mask_uri(record.resource.iri, id_host) if record.resource else ''}")
+        else:
+            lines.append(f"{record.type} ({len(record.data)} bytes)")
+    return lines or ["empty NDEF message"]
+
+
+def describe(read: TagRead, id_host: str) -> dict:
+    """What a reader test shows for one read: technology, UID, timing, meaning, records."""
+    tap = classify(read, id_host)
+    if isinstance(tap, ProductTap):
+        meaning, detail = "product", tap.gtin
+    elif isinstance(tap, ShopperTap):
+        cred = tap.credential
+        meaning = "phone" if cred.kind == "hce" else "card"
+        wire = dict(cred.wire)
+        detail = f"{cred.kind} {_mask(wire.get('token') or wire.get('uid') or wire.get('credential_id') or '')}"
+    else:
+        meaning, detail = ("hold_still" if tap.retry else "unreadable"), tap.reason
+    return {"technology": read.technology, "tag_type": read.tag_type, "uid": read.uid.hex().upper() if read.uid else "",
+            "read_ms": round(read.read_ms, 1), "meaning": meaning, "detail": detail,
+            "records": tuple(ndef_lines(read.ndef, id_host)) if read.ndef is not None else ()}
+
+
+def valid_hub_url(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+if __name__ == "__main__":  # python -m kiosk.staff: print the hash of a technician PIN for kiosk.toml
+    import getpass
+
+    pin = getpass.getpass("technician PIN (4-12 digits): ")
+    if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise SystemExit("a PIN is 4 to 12 digits")
+    print(f'technician_pin_hash = "{hash_pin(pin)}"')

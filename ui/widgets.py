@@ -1,0 +1,208 @@
+"""Small widgets every screen uses (layout in ui/kv/widgets.kv).
+
+KLabel / KButton pick the OpenType script from their text (Thai is shaped as Thai), the
+keypad and keyboard are plain buttons (one tap, no double-tap, no drag), and the long-press
+zone is the technician's hidden entry.
+"""
+from __future__ import annotations
+
+from kivy.clock import Clock
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.label import Label
+from kivy.uix.widget import Widget
+
+from ui.format import LANGUAGE_NAMES, script_for
+from ui.i18n import tr
+
+
+class KLabel(Label):
+    def on_text(self, instance, text) -> None:
+        self.font_script_name = script_for(text)
+
+
+class KButton(Button):
+    def on_text(self, instance, text) -> None:
+        self.font_script_name = script_for(text)
+
+
+class LanguageBar(BoxLayout):
+    """English / Tiếng Việt / Русский / ไทย, each written in its own script."""
+
+    current = StringProperty("en")
+    languages = ListProperty(["en", "vi", "ru", "th"])
+    dark = BooleanProperty(True)
+    __events__ = ("on_choose",)
+
+    def on_kv_post(self, base_widget) -> None:
+        self.rebuild()
+
+    def on_languages(self, *args) -> None:
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.clear_widgets()
+        for code in self.languages:
+            button = LanguageButton(text=LANGUAGE_NAMES.get(code, code), code=code, bar=self)
+            button.bind(on_release=lambda b: self.dispatch("on_choose", b.code))
+            self.add_widget(button)
+
+    def on_choose(self, code: str) -> None:
+        pass
+
+
+class LanguageButton(KButton):
+    code = StringProperty("")
+    bar = ObjectProperty(None)
+
+
+class Keypad(BoxLayout):
+    """Digits for a PIN: 1-9, Clear, 0, Delete."""
+
+    __events__ = ("on_digit", "on_clear", "on_delete")
+
+    def press(self, key: str) -> None:
+        if key.isdigit():
+            self.dispatch("on_digit", key)
+        elif key == "clear":
+            self.dispatch("on_clear")
+        else:
+            self.dispatch("on_delete")
+
+    def on_digit(self, digit: str) -> None:
+        pass
+
+    def on_clear(self) -> None:
+        pass
+
+    def on_delete(self) -> None:
+        pass
+
+
+KEYBOARDS = {
+    "latin": ["1234567890-", "qwertyuiop/", "asdfghjkl:.", "zxcvbnm_@"],
+    "cyrillic": ["йцукенгшщзх", "фывапролджэ", "ячсмитьбюё"],
+    "thai": ["ภถุึคตจขช", "ๆไำพะัีรนยบล", "ฟหกดเ้่าสวง", "ผปแอิืทมใฝ"],
+}
+KEYBOARD_NAMES = {"latin": "abc", "cyrillic": "абв", "thai": "กขค"}
+
+
+def key_face(char: str) -> str:
+    """Thai vowel and tone marks sit on a dotted circle, as printed keyboards show them."""
+    import unicodedata
+    return "\u25cc" + char if unicodedata.category(char) == "Mn" else char
+
+
+class TextKeyboard(BoxLayout):
+    """An on-screen keyboard in three scripts; each key is one tap."""
+
+    layout = StringProperty("latin")
+    layouts = ListProperty(["latin", "cyrillic", "thai"])
+    key_height = NumericProperty(56)
+    __events__ = ("on_key", "on_delete", "on_clear")
+
+    def on_kv_post(self, base_widget) -> None:
+        self.rebuild()
+
+    def on_layout(self, *args) -> None:
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        rows = self.ids.get("rows")
+        if rows is None:
+            return
+        rows.clear_widgets()
+        for chars in KEYBOARDS[self.layout]:
+            row = BoxLayout(spacing=4)
+            for char in chars:
+                key = KeyButton(text=key_face(char), char=char)
+                key.bind(on_release=lambda b: self.dispatch("on_key", b.char))
+                row.add_widget(key)
+            rows.add_widget(row)
+        switches = self.ids.switches
+        switches.clear_widgets()
+        for name in self.layouts:
+            button = KButton(text=KEYBOARD_NAMES[name], font_size="20sp",
+                             background_normal="", background_color=(0.05, 0.33, 0.58, 1) if name == self.layout
+                             else (0.20, 0.24, 0.30, 1))
+            button.bind(on_release=lambda b, n=name: setattr(self, "layout", n))
+            switches.add_widget(button)
+
+    def on_key(self, char: str) -> None:
+        pass
+
+    def on_delete(self) -> None:
+        pass
+
+    def on_clear(self) -> None:
+        pass
+
+
+class KeyButton(KButton):
+    char = StringProperty("")
+
+
+class LongPressZone(Widget):
+    """A plain corner of the screen that opens the technician entry after a 2 s hold."""
+
+    hold_s = NumericProperty(2.0)
+    __events__ = ("on_long_press",)
+
+    def on_touch_down(self, touch):
+        if not self.collide_point(*touch.pos):
+            return False
+        touch.ud["long_press"] = Clock.schedule_once(lambda dt: self.dispatch("on_long_press"), self.hold_s)
+        return True
+
+    def on_touch_up(self, touch):
+        event = touch.ud.get("long_press")
+        if event is not None:
+            event.cancel()
+        return False
+
+    def on_long_press(self) -> None:
+        pass
+
+
+class ProductCard(BoxLayout):
+    """One wishlist item: picture, title, brand, price, where to get it."""
+
+    title = StringProperty("")
+    brand = StringProperty("")
+    price = StringProperty("")
+    where = StringProperty("")
+    where_kind = StringProperty("none")  # here | elsewhere | online | none
+    image = StringProperty("")  # a file on disk, or "" for the placeholder
+    gtin = StringProperty("")
+    note = StringProperty("")  # "Saved just now" for a pending add
+
+
+class TapOverlay(Widget):
+    """The first thing a tap changes (well under 100 ms): a ring and a word, then progress."""
+
+    text = StringProperty("")
+    active = BooleanProperty(False)
+    phase = NumericProperty(0.0)
+
+    def show(self, text: str) -> None:
+        self.text = text
+        if not self.active:
+            self.active = True
+            self.phase = 0.0
+            self._anim = Clock.schedule_interval(self._tick, 1 / 30)
+
+    def hide(self) -> None:
+        self.active = False
+        self.text = ""
+        if getattr(self, "_anim", None):
+            self._anim.cancel()
+            self._anim = None
+
+    def _tick(self, dt: float) -> None:
+        self.phase = (self.phase + dt) % 1.2
+
+
+def translated(text: str) -> str:
+    """For Python-built labels: the current language's text."""
+    return tr._(text)
