@@ -243,6 +243,77 @@ def cmd_outbox(args) -> int:
     return 0
 
 
+def _tag_reader(args):
+    import drivers
+
+    config = _config(args)
+    spec = args.reader or config.reader
+    try:
+        from kiosk.provisioning import load_identity
+        kiosk_id = load_identity(config.device_file)[0].device_id
+    except E.KioskError:
+        kiosk_id = "tag-tool"
+    return drivers.open_reader(spec, kiosk_id=kiosk_id), config
+
+
+def _print_tag(read, config, args, action: str) -> None:
+    from kiosk.tagtool import describe
+
+    info = describe(read, config.id_host)
+    info["timings_ms"] = {k: round(v, 2) for k, v in read.timings.items()} if read.timings else {}
+    if args.json:
+        print(json.dumps({"action": action, **info}, ensure_ascii=False))
+        return
+    print(f"{action}: {info['tag_type'] or info['technology']} ({info['technology']}), UID {info['uid'] or '-'}, "
+          f"read in {info['read_ms']} ms")
+    print(f"  meaning: {info['meaning']} {info['detail']}")
+    for line in info["records"]:
+        print(f"  record: {line}")
+    for name, ms in info["timings_ms"].items():
+        print(f"  timing: {name} {ms} ms")
+
+
+def cmd_tag(args) -> int:
+    """Technician tag tools on a real reader: read one tag, or write a card / product tag."""
+    from drivers.base import ReaderError, ReaderTimeout, ReaderUnavailable
+    from kiosk import tagtool
+
+    reader, config = _tag_reader(args)
+    try:
+        if args.action == "read":
+            print(f"Hold a tag on the reader ({args.timeout:g} s)...", file=sys.stderr)
+            _print_tag(reader.read_once(timeout=args.timeout), config, args, "read")
+            return 0
+        chosen = [x for x in (args.token, args.uri, args.gtin) if x]
+        if len(chosen) != 1:
+            raise E.ConfigError("tag write needs exactly one of --token, --uri or --gtin")
+        try:
+            if args.token:
+                message = tagtool.shopper_card_message(args.token, config.id_host)
+            elif args.gtin:
+                message = tagtool.product_message(args.gtin)
+            else:
+                message = tagtool.uri_message(args.uri)
+        except ValueError as exc:
+            raise E.ConfigError(str(exc)) from None
+        print(f"Hold the tag to write on the reader ({args.timeout:g} s)"
+              + (": it will be locked for good" if args.lock else "") + "...", file=sys.stderr)
+        _print_tag(reader.write_ndef(message, lock=args.lock, timeout=args.timeout), config, args,
+                   "written and locked" if args.lock else "written")
+        return 0
+    except ReaderTimeout:
+        print(f"kiosk: no tag was presented within {args.timeout:g} s", file=sys.stderr)
+        return 1
+    except ReaderUnavailable as exc:
+        print(f"kiosk: the reader cannot be used: {exc} (try `kiosk doctor`)", file=sys.stderr)
+        return 2
+    except ReaderError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        reader.stop()
+
+
 def cmd_doctor(args) -> int:
     """The readers each stack sees, and the known failures with the exact fix for each."""
     from kiosk import doctor
@@ -325,6 +396,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("ids", nargs="*", help="event ids (requeue; default all parked)")
     s.add_argument("--file"), s.add_argument("--yes", action="store_true")
     s.set_defaults(func=cmd_outbox)
+    s = sub.add_parser("tag", help="technician tag tools: read a tag, write a shopper card or product tag")
+    s.add_argument("action", choices=["read", "write"])
+    s.add_argument("--reader", help="reader spec (default: the configured reader)")
+    s.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a tag")
+    s.add_argument("--token", help="write: a shopper card for this token")
+    s.add_argument("--gtin", help="write: a product tag (GS1 Digital Link) for this GTIN")
+    s.add_argument("--uri", help="write: any URI")
+    s.add_argument("--lock", action="store_true", help="write: make the tag read-only for good")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_tag)
     s = sub.add_parser("doctor", help="diagnose readers, drivers and permissions (exit non-zero on failure)")
     s.add_argument("--json", action="store_true"), s.add_argument("--reader", help="reader spec to check")
     s.add_argument("--development", action="store_true", help="a test machine: the virtual reader is only a warning")

@@ -14,7 +14,7 @@ from kiosk import api
 from kiosk import errors as E
 from kiosk.results import (BadgeResult, HealthResult, ProvisionResult, ReaderTestRead, StaffLookupResult,
                            StaffResult, StaffSearchResult)
-from kiosk.staff import describe
+from kiosk.tagtool import describe
 
 log = logging.getLogger(__name__)
 

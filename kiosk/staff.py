@@ -1,5 +1,5 @@
-"""Staff and technician modes on the kiosk: the local technician PIN and its lockout, the
-settings a technician changes on the device, and what a reader test shows.
+"""Staff and technician modes on the kiosk: the local technician PIN and its lockout, and
+the settings a technician changes on the device (what a reader test shows: kiosk/tagtool.py).
 
     lock = PinLock(config.data_dir / "pin-lock.json")
     ok = lock.check(pin, stored_hash)          # StaffResult-free: True/False, raises PinLocked
@@ -21,10 +21,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import ndef
-
-from drivers.base import TagRead
-from kiosk.identity import ProductTap, ShopperTap, classify
 
 log = logging.getLogger(__name__)
 
@@ -155,56 +151,6 @@ class DeviceSettings:
             raise ValueError("the warning must come before the reset, both between 5 s and 10 min")
         _write_private(self.path, {**_read(self.path), **values})
         return new
-
-
-# -- reader test ---------------------------------------------------------------
-def _mask(token: str) -> str:
-    return token[:4] + "…" if len(token) > 4 else "…"
-
-
-def _mask_uri(uri: str, id_host: str) -> str:
-    parts = urlsplit(uri)
-    if (parts.hostname or "").lower() == id_host.lower() and parts.path.startswith("/s/"):
-        return f"https://{parts.hostname}/s/{_mask(parts.path[3:])}"
-    if parts.query:
-        return uri.split("?", 1)[0] + "?…"
-    return uri
-
-
-def ndef_lines(message: bytes, id_host: str) -> list[str]:
-    """Each NDEF record as one line a technician can read (shopper tokens masked)."""
-    try:
-        records = list(ndef.message_decoder(message, errors="relax"))
-    except Exception as exc:  # hostile bytes end here as a line, never as a crash
-        return [f"undecodable NDEF ({type(exc).__name__})"]
-    lines = []
-    for record in records[:8]:
-        if isinstance(record, ndef.UriRecord):
-            lines.append(f"URI {_mask_uri(record.iri, id_host)}")
-        elif isinstance(record, ndef.TextRecord):
-            lines.append(f"Text [{record.language}] {record.text[:80]}")
-        elif isinstance(record, ndef.SmartposterRecord):
-            lines.append(f"Smart poster {_mask_uri(record.resource.iri, id_host) if record.resource else ''}")
-        else:
-            lines.append(f"{record.type} ({len(record.data)} bytes)")
-    return lines or ["empty NDEF message"]
-
-
-def describe(read: TagRead, id_host: str) -> dict:
-    """What a reader test shows for one read: technology, UID, timing, meaning, records."""
-    tap = classify(read, id_host)
-    if isinstance(tap, ProductTap):
-        meaning, detail = "product", tap.gtin
-    elif isinstance(tap, ShopperTap):
-        cred = tap.credential
-        meaning = "phone" if cred.kind == "hce" else "card"
-        wire = dict(cred.wire)
-        detail = f"{cred.kind} {_mask(wire.get('token') or wire.get('uid') or wire.get('credential_id') or '')}"
-    else:
-        meaning, detail = ("hold_still" if tap.retry else "unreadable"), tap.reason
-    return {"technology": read.technology, "tag_type": read.tag_type, "uid": read.uid.hex().upper() if read.uid else "",
-            "read_ms": round(read.read_ms, 1), "meaning": meaning, "detail": detail,
-            "records": tuple(ndef_lines(read.ndef, id_host)) if read.ndef is not None else ()}
 
 
 def valid_hub_url(url: str) -> bool:

@@ -8,7 +8,8 @@ import pytest
 
 from drivers.base import MOVED, TYPE2, TagRead
 from kiosk.config import load_config
-from kiosk.staff import DeviceSettings, PinLock, PinLocked, describe, hash_pin, verify_pin
+from kiosk.staff import DeviceSettings, PinLock, PinLocked, hash_pin, verify_pin
+from kiosk.tagtool import describe
 
 
 def test_pin_hash_is_salted_scrypt_and_verifies_only_the_pin():
