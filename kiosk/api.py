@@ -15,6 +15,7 @@ from typing import Any
 from kiosk.errors import HubProtocolError
 
 API_PREFIX = "/v1"
+SESSION_HEADER = "Kiosk-Session"  # the hub-issued check-in session, for GET /v1/session/view
 PROBLEM_BASE = "https://nfc-kiosk.dev/problems/"
 
 CHECKIN = "checkin"

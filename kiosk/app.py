@@ -10,6 +10,7 @@ import logging
 from typing import Callable
 
 from kiosk import errors as E
+from kiosk import logs
 from kiosk.cache import Cache
 from kiosk.config import Config
 from kiosk.hubclient import HubClient
@@ -43,6 +44,7 @@ def ensure_enrolled(config: Config, hub_url: str, code: str):
 
 
 def build_service(config: Config, reader=None, dispatch: Callable | None = None, with_reader: bool = True) -> KioskService:
+    logs.protect_privacy()
     identity, enrolled_url = load_identity(config.device_file)
     config = DeviceSettings(config.data_dir / "settings.json").apply(config)  # set on the technician screen
     hub_url = config.hub_url or enrolled_url

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from kiosk import __version__
+from kiosk import __version__, logs
 from kiosk import errors as E
 from kiosk.config import Config, load_config
 
@@ -418,8 +418,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.verbose)
     try:
         return args.func(args)
     except E.HubUnavailable as exc:

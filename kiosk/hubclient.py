@@ -73,11 +73,11 @@ class HubClient:
 
     # -- transport ---------------------------------------------------------------
     def request(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None,
-                timeout: float | None = None, raw: bool = False) -> Any:
+                timeout: float | None = None, raw: bool = False, headers: dict | None = None) -> Any:
         url = self.base_url + path
         started = time.monotonic()
         try:
-            response = self.session.request(method, url, json=json_body, params=params,
+            response = self.session.request(method, url, json=json_body, params=params, headers=headers,
                                             timeout=timeout or self.timeout, stream=raw)
             body = response.content if not raw else response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
         except requests.Timeout as exc:
@@ -148,8 +148,10 @@ class HubClient:
                                                       timeout=timeout))
 
     def session_view(self, session: str, timeout: float | None = None) -> api.ShopperView:
-        """The current view of the shopper checked in with this session (after a consent change)."""
-        return api.ShopperView.from_json(self.request("GET", f"/v1/sessions/{session}/view", timeout=timeout))
+        """The current view of the shopper checked in with this session (after a consent change).
+        The session token travels in a header, never in a URL that a proxy or log might keep."""
+        return api.ShopperView.from_json(self.request("GET", "/v1/session/view", timeout=timeout,
+                                                      headers={api.SESSION_HEADER: session}))
 
     def post_events(self, events: list[dict], timeout: float | None = None) -> list[api.EventOutcome]:
         data = self.request("POST", "/v1/events:batch", json_body={"events": events}, timeout=timeout)

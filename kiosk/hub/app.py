@@ -140,9 +140,12 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         metrics.inc("hub_checkins_total")
         return {**view, "session": store.open_session(dev, shopper_id)}
 
-    @app.get("/v1/sessions/{session}/view")
-    def session_view(session: str, dev: Device = Depends(device)) -> dict:
-        return profile.shopper_view(store, dev, store.session_shopper(dev, session))
+    @app.get("/v1/session/view")
+    def session_view(kiosk_session: str = Header(default="", alias=api.SESSION_HEADER),
+                     dev: Device = Depends(device)) -> dict:
+        """The checked-in shopper's current view (after a consent change), for the kiosk that
+        checked them in, while the session lasts. The token is a header, never in the URL."""
+        return profile.shopper_view(store, dev, store.session_shopper(dev, kiosk_session))
 
     @app.post("/v1/events:batch")
     def post_events(body: EventsBody, dev: Device = Depends(device)) -> dict:

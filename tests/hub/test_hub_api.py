@@ -80,9 +80,14 @@ def test_consent_grant_event_changes_the_next_checkin(hub):
              "from_brand": "*"}
     r = requests.post(hub.url + "/v1/events:batch", headers=auth(device), json={"events": [event]}, timeout=5)
     assert r.json()["results"][0]["status"] == "created"
-    after = requests.get(hub.url + f"/v1/sessions/{view['session']}/view", headers=auth(device), timeout=5).json()
+    after = requests.get(hub.url + "/v1/session/view", timeout=5,
+                         headers={**auth(device), "Kiosk-Session": view["session"]}).json()
     assert after["consent"]["sharing"] == "granted" and after["consent"]["hidden_items"] == 0
     assert len(after["wishlist"]) == len(view["wishlist"]) + view["consent"]["hidden_items"]
+    other = enroll(hub)  # another kiosk cannot use this session
+    refused = requests.get(hub.url + "/v1/session/view", timeout=5,
+                           headers={**auth(other), "Kiosk-Session": view["session"]})
+    assert refused.status_code == 404
 
 
 def test_offers_are_brand_wide_plus_targeted(hub):
