@@ -11,22 +11,20 @@ kiosk is enrolled. Nothing here touches Kivy or the screen; nothing here logs a 
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
-import secrets
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 
+from kiosk.pins import hash_pin, verify_pin  # noqa: F401  (re-exported for the CLI and tests)
+
 log = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 LOCK_S = 300.0
-SCRYPT = (2**14, 8, 1)
 SETTINGS_KEYS = {"language": str, "idle_warning_s": float, "idle_timeout_s": float, "staff_idle_timeout_s": float}
 
 
@@ -36,27 +34,6 @@ class PinLocked(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"locked for {seconds:.0f} s")
         self.seconds = seconds
-
-
-def hash_pin(pin: str, salt: bytes | None = None) -> str:
-    """`scrypt:<n>:<r>:<p>$<salt hex>$<digest hex>`, the form the hub reads too."""
-    n, r, p = SCRYPT
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024)
-    return f"scrypt:{n}:{r}:{p}${salt.hex()}${digest.hex()}"
-
-
-def verify_pin(pin: str, stored: str) -> bool:
-    try:
-        scheme, salt_hex, digest_hex = stored.split("$")
-        name, *params = scheme.split(":")
-        n, r, p = (int(v) for v in params) if params else (2**12, 8, 1)
-        if name != "scrypt":
-            return False
-        digest = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt_hex), n=n, r=r, p=p, maxmem=128 * 1024 * 1024)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(digest.hex(), digest_hex)
 
 
 def _write_private(path: Path, data: dict) -> None:

@@ -18,6 +18,7 @@ import time
 import uuid
 
 from kiosk.identity import gtin_check_digit, shopper_uri
+from kiosk.pins import hash_pin
 from kiosk.hub.staff import search_key
 from kiosk.hub.store import HubStore
 
@@ -75,10 +76,9 @@ def gtin13(prefix: str, item: int) -> str:
     return body + str(gtin_check_digit(body))
 
 
-def pin_hash(pin: str, salt: bytes | None = None) -> str:
-    salt = salt or hashlib.sha256(b"demo-salt").digest()[:16]
-    digest = hashlib.scrypt(pin.encode(), salt=salt, n=2**12, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+def pin_hash(pin: str) -> str:
+    """Deterministic for the demo world (a fixed salt); real PINs get a random one."""
+    return hash_pin(pin, salt=hashlib.sha256(b"demo-salt").digest()[:16])
 
 
 def product_image(title: str, colour: tuple[int, int, int], seed: int) -> bytes:

@@ -12,8 +12,6 @@ Search only ever finds shoppers who allowed staff search. Refusals are RFC 9457 
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 import unicodedata
 
@@ -23,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from kiosk import api
 from kiosk.hub import profile
+from kiosk.pins import verify_pin
 from kiosk.hub.store import Device, HubFailure, HubStore
 
 MAX_FAILURES = 5
@@ -42,21 +41,6 @@ def search_key(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
     bare = "".join(c for c in decomposed if not 0x300 <= ord(c) <= 0x36F)
     return unicodedata.normalize("NFC", bare).casefold()
-
-
-def verify_pin(pin: str, stored: str) -> bool:
-    """`scrypt$<salt hex>$<digest hex>` (n=2**12, r=8, p=1) or `scrypt:<n>:<r>:<p>$salt$digest`."""
-    try:
-        scheme, salt_hex, digest_hex = stored.split("$")
-        name, *params = scheme.split(":")
-        n, r, p = (int(v) for v in params) if params else (2**12, 8, 1)
-        if name != "scrypt":
-            return False
-        digest = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt_hex), n=n, r=r, p=p,
-                                maxmem=128 * 1024 * 1024)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(digest.hex(), digest_hex)
 
 
 def _failures(store: HubStore, staff_id: str) -> tuple[int, float]:
