@@ -16,6 +16,10 @@ from drivers.base import (  # noqa: F401  (re-exported)
     ReaderUnavailable, TagRead, UnknownBackend,
 )
 
+__all__ = ["HCE", "MALFORMED", "MAX_NDEF_BYTES", "MOVED", "TYPE2", "TYPE3", "TYPE4", "UID_ONLY", "UNSUPPORTED",
+           "HceAnswer", "Reader", "ReaderError", "ReaderState", "ReaderStatus", "ReaderTimeout",
+           "ReaderUnavailable", "TagRead", "UnknownBackend", "BACKENDS", "backend_module", "open_reader"]
+
 # backend prefix -> module that defines init(spec, **options)
 BACKENDS = {
     "simulated": "drivers.simulated",

@@ -28,11 +28,16 @@ mid-read gives `MOVED`; a tag that answers nonsense gives `MALFORMED` with the r
 neither ever raises out of the reader thread. This module never logs UIDs, NDEF
 contents or credentials (keep the ``nfc`` logger above DEBUG in production: nfcpy's own
 debug output has them).
+
+This module is the reader's lifecycle: its thread, the poll loop, tap bookkeeping,
+feedback and the one-shot technician tools. It opens devices through
+`drivers.nfcpy_device` and hands each activated tag to `drivers.nfcpy_tags` (per tag
+type reading and writing, which checks NDEF framing with `drivers.nfcpy_ndef`); it must
+not talk to a tag itself.
 """
 from __future__ import annotations
 
 import collections
-import errno
 import logging
 import threading
 import time
@@ -40,174 +45,22 @@ from dataclasses import replace
 
 try:
     import nfc
-    import nfc.clf
-    import nfc.tag
-    from nfc.tag import tt2, tt3, tt4
 except ImportError:  # reported by init(): the rest of the app works without nfcpy
     nfc = None
 
-from drivers import hce, ndef_apdu
+from drivers import hce, nfcpy_tags
 from drivers.base import (
-    HCE, MALFORMED, MAX_NDEF_BYTES, MOVED, TYPE2, TYPE3, TYPE4, UID_ONLY, UNSUPPORTED, Reader,
-    ReaderError, ReaderState, ReaderTimeout, ReaderUnavailable, TagRead, UnknownBackend,
+    MALFORMED, MAX_NDEF_BYTES, UID_ONLY, Reader, ReaderError, ReaderState, ReaderTimeout,
+    ReaderUnavailable, TagRead,
 )
+from drivers.nfcpy_device import USB_HINT, nfcpy_path, open_frontend
+
+__all__ = ["DEFAULT_TARGETS", "KNOWN_TARGETS", "USB_HINT", "NfcpyReader", "init", "nfcpy_path"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGETS = ("106A", "106B", "212F")
 KNOWN_TARGETS = {"106A", "212A", "424A", "106B", "212B", "424B", "212F", "424F"}
-USB_HINT = ("plug one in; on Linux blacklist the kernel drivers pn533_usb and port100, "
-            "install the udev rule, and make sure pcscd is not holding the reader")
-
-
-class _QuietReopen(logging.Filter):
-    """nfcpy logs every failed open at ERROR; a reader that stays unplugged and is retried
-    each second would flood the log, so retries after the first are kept quiet."""
-
-    local = threading.local()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(self.local, "active", False)
-
-
-_QUIET = _QuietReopen()
-if nfc is not None:
-    logging.getLogger("nfc.clf").addFilter(_QUIET)
-
-
-class _Moved(Exception):
-    """The tag left the field."""
-
-
-class _Malformed(Exception):
-    """The tag answered something that breaks its own specification."""
-
-
-def nfcpy_path(spec: str) -> str:
-    """``nfcpy:usb:054c:06c3`` -> ``usb:054c:06c3`` (nfcpy's own path syntax)."""
-    prefix, _, rest = spec.partition(":")
-    kind, _, args = rest.partition(":")
-    if prefix.strip().lower() != "nfcpy" or kind not in ("usb", "tty", "udp", "com"):
-        raise UnknownBackend(f"unknown nfcpy reader {spec!r}: use nfcpy:usb, nfcpy:usb:<vid>:<pid>, "
-                             "nfcpy:tty:<port> or nfcpy:udp:<host>:<port>")
-    if kind == "tty" and args.startswith("/dev/tty"):
-        args = args[len("/dev/tty"):]
-    if kind in ("tty", "com") and not args:
-        raise UnknownBackend(f"{spec!r} needs a port, e.g. nfcpy:tty:USB0")
-    return f"{kind}:{args}" if args else kind
-
-
-def _error_detail(path: str, exc: BaseException | None) -> str:
-    """What a technician reads when no reader could be opened."""
-    if exc is None:
-        if path.startswith("usb"):
-            return f"no supported NFC reader found on {path}: {USB_HINT}"
-        return f"no supported NFC reader answered on {path}"
-    if isinstance(exc, OSError) and exc.errno == errno.EACCES:
-        return f"permission denied opening {path}: install the udev rule for the reader"
-    if isinstance(exc, OSError) and exc.errno == errno.EBUSY:
-        return f"{path} is busy: another program (pcscd?) holds the reader"
-    if path.startswith("udp") and isinstance(exc, ValueError):
-        return f"nfcpy cannot use {path} (the port has a name in /etc/services): pick another port"
-    return f"cannot open {path}: {exc}"
-
-
-def _product(tag) -> str:
-    product = tag.product
-    return product[4:] if product.startswith("NXP ") else product
-
-
-def _framing_problem(message: bytes) -> str | None:
-    """Check the NDEF record framing (flags and lengths), not the content."""
-    i, first = 0, True
-    while i < len(message):
-        header = message[i]
-        if bool(header & 0x80) != first:
-            return "NDEF message-begin flag misplaced"
-        short, has_id = header & 0x10, header & 0x08
-        fixed = 2 + (1 if short else 4) + (1 if has_id else 0)
-        if i + fixed > len(message):
-            return "NDEF record header runs past the end of the message"
-        type_len = message[i + 1]
-        payload_len = message[i + 2] if short else int.from_bytes(message[i + 2:i + 6], "big")
-        id_len = message[i + fixed - 1] if has_id else 0
-        i += fixed + type_len + payload_len + id_len
-        if i > len(message):
-            return "NDEF record runs past the end of the message"
-        if header & 0x40:
-            return None if i == len(message) else "data after the NDEF message-end record"
-        first = False
-    return None if first else "NDEF message has no end record"
-
-
-def _command_failed(tag, exc: Exception) -> Exception:
-    """Translate an nfcpy tag error: a timeout is a tag that left; a garbled frame is
-    checked against the tag's presence; a status the tag chose to send is its fault."""
-    code = getattr(exc, "errno", None)
-    if isinstance(exc, nfc.tag.TagCommandError) and code is not None and code > 0:
-        return _Malformed(f"the tag refused a command ({exc})")
-    if code == nfc.tag.TIMEOUT_ERROR or isinstance(exc, nfc.clf.TimeoutError):
-        return _Moved(str(exc))
-    try:
-        present = tag.is_present
-    except nfc.clf.CommunicationError:
-        present = False
-    return _Malformed(f"the tag broke the protocol ({exc})") if present else _Moved(str(exc))
-
-
-def _type2_link(tag):
-    """nfcpy's Type 2 READ/WRITE behind the PC/SC storage-card pseudo-APDUs that
-    `drivers.ndef_apdu` speaks (`FF B0 00 p 10`, `FF D6 00 p 04`), failures translated."""
-    def transceive(apdu: bytes) -> bytes:
-        try:
-            if apdu[1] == 0xB0:
-                return bytes(tag.read(apdu[3])) + ndef_apdu.SW_OK
-            tag.write(apdu[3], apdu[5:9])
-            return ndef_apdu.SW_OK
-        except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
-            raise _command_failed(tag, exc) from exc
-    return transceive
-
-
-def _read_type3(tag) -> bytes | None:
-    """NDEF of a Type 3 tag (T3T 1.0): attribute block 0, then blocks 1.. in NBr steps."""
-    if tag.sys != 0x12FC:
-        try:
-            tag.idm, tag.pmm = tag.polling(0x12FC)[:2]
-            tag.sys = 0x12FC
-        except tt3.Type3TagCommandError as exc:
-            if tag.is_present:
-                return None  # no NDEF system on this card
-            raise _Moved(str(exc)) from exc
-    attributes = bytes(tag.read_from_ndef_service(0))
-    if sum(attributes[:14]) != int.from_bytes(attributes[14:16], "big"):
-        raise _Malformed("the NDEF attribute block fails its checksum")
-    version, nbr, nmaxb = attributes[0], attributes[1], int.from_bytes(attributes[3:5], "big")
-    writing, length = attributes[9], int.from_bytes(attributes[11:14], "big")
-    if version >> 4 != 1:
-        raise _Malformed(f"unsupported Type 3 mapping version {version >> 4}.{version & 15}")
-    if not nbr:
-        raise _Malformed("the attribute block allows no block per read")
-    if writing == 0x0F:
-        raise _Malformed("an earlier write to the tag was interrupted")
-    if length > MAX_NDEF_BYTES:
-        raise _Malformed(f"NDEF message of {length} bytes exceeds the {MAX_NDEF_BYTES}-byte limit")
-    if length > nmaxb * 16:
-        raise _Malformed(f"NDEF length {length} exceeds the tag's {nmaxb * 16}-byte data area")
-    blocks, step, data = (length + 15) // 16, min(nbr, 15), bytearray()
-    for first in range(1, blocks + 1, step):
-        data += tag.read_from_ndef_service(*range(first, min(first + step, blocks + 1)))
-    return bytes(data[:length])
-
-
-def _apdu_link(tag):
-    """`transceive(apdu) -> response APDU` over nfcpy's ISO-DEP, failures translated."""
-    def transceive(apdu: bytes) -> bytes:
-        try:
-            return bytes(tag.transceive(apdu) or b"")
-        except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
-            raise _command_failed(tag, exc) from exc
-    return transceive
 
 
 class NfcpyReader(Reader):
@@ -274,17 +127,7 @@ class NfcpyReader(Reader):
                 stop.wait(self.retry_s)
 
     def _open(self, quiet: bool = False):
-        clf = nfc.ContactlessFrontend()
-        _QUIET.local.active = quiet
-        try:
-            opened = clf.open(self.path)
-        except (OSError, ValueError) as exc:
-            raise ReaderUnavailable(_error_detail(self.path, exc)) from exc
-        finally:
-            _QUIET.local.active = False
-        if not opened:
-            raise ReaderUnavailable(_error_detail(self.path, None))
-        return clf
+        return open_frontend(self.path, quiet=quiet)
 
     def _poll(self, stop: threading.Event) -> None:
         options = {"targets": self.targets, "iterations": 1, "beep-on-connect": False,
@@ -378,55 +221,7 @@ class NfcpyReader(Reader):
     # -- one tag ------------------------------------------------------------------
     def _read(self, tag) -> TagRead:
         started = time.perf_counter()
-        found = {"technology": UID_ONLY}
-        try:
-            try:
-                found = self._content(tag, found)
-            except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
-                raise _command_failed(tag, exc) from exc
-        except _Moved:
-            found.update(problem=MOVED, detail="the tag moved away during the read")
-        except (_Malformed, ndef_apdu.MalformedTag, hce.HceError) as exc:
-            found.update(problem=MALFORMED, detail=str(exc))
-        except OSError:
-            raise  # the reader itself failed: nfcpy's connect() turns this into a reopen
-        except Exception as exc:  # nfcpy choking on a hostile tag must not take the reader down
-            log.exception("unexpected failure reading a %s tag", _product(tag))
-            found.update(problem=MALFORMED,
-                         detail=f"the tag's answer could not be parsed ({type(exc).__name__})")
-        return self._done(TagRead(reader=self.spec, uid=bytes(tag.identifier), tag_type=_product(tag),
-                                  **found), started)
-
-    def _content(self, tag, found: dict) -> dict:
-        """What the tag holds; `found` carries the technology so far for the error paths."""
-        if isinstance(tag, tt2.Type2Tag):
-            found["technology"] = TYPE2
-            ndef = ndef_apdu.read_type2(_type2_link(tag)).ndef
-        elif isinstance(tag, tt3.Type3Tag):
-            found["technology"] = TYPE3
-            ndef = _read_type3(tag)
-        elif isinstance(tag, tt4.Type4Tag):
-            found["technology"] = TYPE4
-            transceive = _apdu_link(tag)
-            try:
-                return {"technology": HCE, "hce": hce.exchange(transceive, self.kiosk_id)}
-            except hce.NotOurApp:
-                pass  # a tag, or a phone without the app: read it as a Type 4 tag
-            try:
-                ndef = ndef_apdu.read_type4(transceive).ndef
-            except ndef_apdu.NoNdefApp:
-                ndef = None
-        else:
-            return found
-        if ndef is None:
-            uid = bytes(tag.identifier)
-            if len(uid) == 4 and uid[0] == 0x08:  # a random UID: worthless as a credential
-                return {"technology": UID_ONLY, "problem": UNSUPPORTED,
-                        "detail": "this phone has no kiosk app (its serial number changes every tap)"}
-            return {"technology": UID_ONLY}
-        if reason := _framing_problem(ndef):
-            raise _Malformed(reason)
-        return {"technology": found["technology"], "ndef": ndef}
+        return self._done(nfcpy_tags.read(tag, self.spec, self.kiosk_id), started)
 
     def _done(self, read: TagRead, started: float) -> TagRead:
         read_ms = (time.perf_counter() - started) * 1000
@@ -466,33 +261,7 @@ class NfcpyReader(Reader):
         return outcome[0]
 
     def _write(self, tag, message: bytes, lock: bool) -> TagRead:
-        if isinstance(tag, tt2.Type2Tag):
-            technology, write, link = TYPE2, ndef_apdu.write_type2, _type2_link(tag)
-        elif isinstance(tag, tt4.Type4Tag):
-            technology, write, link = TYPE4, ndef_apdu.write_type4, _apdu_link(tag)
-        else:
-            raise ReaderError(f"writing {_product(tag)} tags is not supported: use a Type 2 or Type 4 tag")
-        try:
-            try:
-                write(link, message, lock and technology != TYPE2)
-                # nfcpy's protect() also sets an NTAG's CFGLCK, so no password can be set later
-                if lock and technology == TYPE2 and not tag.protect():
-                    raise ReaderError("the message was written but the tag could not be locked")
-            except (nfc.tag.TagCommandError, nfc.clf.CommunicationError) as exc:
-                raise _command_failed(tag, exc) from exc
-        except _Moved:
-            return TagRead(self.spec, technology, uid=bytes(tag.identifier), tag_type=_product(tag),
-                           problem=MOVED, detail="the tag moved away during the write: write it again")
-        except ndef_apdu.TagReadOnly as exc:
-            raise ReaderError(f"the tag is read-only or cannot be locked: {exc}") from exc
-        except ndef_apdu.TagTooSmall as exc:
-            raise ReaderError(f"the message does not fit: {exc}") from exc
-        except (ndef_apdu.NdefApduError, _Malformed) as exc:
-            raise ReaderError(f"the tag cannot take this NDEF message: {exc}") from exc
-        read = self._read(tag)
-        if read.problem is None and read.ndef != message:
-            raise ReaderError("the tag does not read back what was written")
-        return read
+        return nfcpy_tags.write(tag, self.spec, message, lock, read_back=self._read)
 
 
 def init(spec: str, **options) -> NfcpyReader:

@@ -2,9 +2,13 @@
 directly as the transceive function (no pcscd needed)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from drivers import ndef_apdu
+from drivers import ndef_apdu, pcsc_card
 from drivers.base import MAX_NDEF_BYTES
 from drivers.ndef_apdu import (
     MalformedTag, NoNdefApp, TagReadOnly, TagTooSmall, parse_type4_cc, read_type2, read_type4,
@@ -188,3 +192,31 @@ def test_init_parses_the_spec():
     reader = init("pcsc: ACR122 ", kiosk_id="k-1")
     assert (reader.pattern, reader.kiosk_id, reader.spec) == ("ACR122", "k-1", "pcsc: ACR122 ")
     assert ndef_apdu.select_ndef_app_apdu().hex() == "00a4040007d276000085010100"
+
+
+def test_without_pyscard_the_backend_imports_and_init_says_what_is_missing():
+    # in a fresh interpreter: None in sys.modules makes `from smartcard import scard` fail
+    script = ("import sys; sys.modules['smartcard'] = None\n"
+              "import drivers\n"
+              "try:\n    drivers.open_reader('pcsc')\n"
+              "except drivers.ReaderUnavailable as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr
+    assert "pyscard is not installed" in done.stdout
+
+
+def test_transceiver_resends_a_wrong_le_and_collects_t0_get_response():
+    answers = {"00b0000000": "6c04", "00b0000004": "aabb6102", "00c0000002": "ccdd9000",
+               "ffca000000": "010203049000"}
+    sent: list[str] = []
+
+    def send(apdu: bytes) -> bytes:
+        sent.append(apdu.hex())
+        return bytes.fromhex(answers[apdu.hex()])
+
+    transceive = pcsc_card.transceiver(send)
+    assert transceive(bytes.fromhex("00b0000000")) == bytes.fromhex("aabbccdd9000")
+    assert sent == ["00b0000000", "00b0000004", "00c0000002"]
+    assert pcsc_card.get_uid(transceive) == bytes.fromhex("01020304")
+    assert pcsc_card.get_uid(lambda apdu: b"\x6a\x81") is None
