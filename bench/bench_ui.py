@@ -6,7 +6,10 @@ The hub (demo world) runs in this process on a loopback port; the kiosk runs in 
 process so its start time and memory are its own. Latency is measured from a simulated read
 (the moment the reader thread hands the tag over) to the end of the first frame drawn with
 that shopper's wishlist: "cached" is the first paint from the kiosk's cache (the hub is
-asked in parallel), "online" is the paint of the hub's own answer. Kivy runs at its default
+asked in parallel; on loopback its answer usually lands before that frame, so this is the
+first wishlist frame whichever view it shows), "cached view itself" holds the hub's answer
+back 300 ms so the cached paint is what gets timed, "online" is the paint of the hub's own
+answer. Kivy runs at its default
 60 fps, so every figure includes waiting for a frame, as a shopper does.
 Budgets: p95 100 ms cached, 250 ms online; cold start 3 s; 200 MB.
 """
@@ -25,7 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BUDGETS = {"cached_p95_ms": 100.0, "online_p95_ms": 250.0, "cold_start_s": 3.0, "peak_rss_mb": 200.0}
+SLOW_HUB_S = 0.3
+BUDGETS = {"cached_p95_ms": 100.0, "cached_slow_hub_p95_ms": 100.0, "online_p95_ms": 250.0, "cold_start_s": 3.0, "peak_rss_mb": 200.0}
 
 
 def _env() -> dict:
@@ -81,7 +85,7 @@ def child(args) -> None:
         reads = [_card(i) for i in range(20)]
         ids = [f"shopper-{i:02d}" for i in range(20)]
 
-        def tap(i: int, want_hub: bool) -> float:
+        def tap(i: int, want_hub: bool, want_cache: bool = False) -> float:
             shopper = ids[i % 20]
             t0 = time.perf_counter()
             reader.present(reads[i % 20])
@@ -90,13 +94,17 @@ def child(args) -> None:
                 EventLoop.idle()
                 view = app.shopper.view
                 if (app.sm.current == "shopper" and view is not None and view.shopper_id == shopper
-                        and app.shopper.ids.wishlist.children and (view.source == "hub" or not want_hub)):
+                        and app.shopper.ids.wishlist.children and (view.source == "hub" or not want_hub)
+                        and (view.source == "cache" or not want_cache)):
                     elapsed = (time.perf_counter() - t0) * 1000
+                    sources.append(view.source)
                     break
             else:
                 raise SystemExit(f"tap {i} never reached the screen")
-            while app.service._taps.qsize():  # let the hub's answer land before the next shopper
-                EventLoop.idle()
+            settle = time.perf_counter() + 10  # let the hub's answer land before the next shopper:
+            while time.perf_counter() < settle and (app.service._taps.qsize() or app.shopper.view is None
+                                                    or app.shopper.view.source != "hub"):
+                EventLoop.idle()  # (a tap worker still waiting on the hub would delay the next tap)
             for _ in range(3):
                 EventLoop.idle()
             app.end_session("done")
@@ -104,11 +112,23 @@ def child(args) -> None:
                 EventLoop.idle()
             return elapsed
 
+        sources = []  # what each measured paint showed: "cache" or "hub"
         for i in range(20):  # warm up: every shopper once (caches the views, fetches pictures)
             tap(i, want_hub=True)
         time.sleep(1.0)
         out["online_ms"] = [tap(i, want_hub=True) for i in range(args.taps)]
         out["cached_ms"] = [tap(i, want_hub=False) for i in range(args.taps)]
+        out["cached_painted_from_cache"] = sources[-args.taps:].count("cache")
+        # The loopback hub answers before the next frame, so the "cached" paint above is mostly
+        # the hub's view. The cached view itself is timed with the hub's answer held back.
+        checkin = app.service.hub.checkin
+
+        def slow_checkin(*a, **kw):
+            time.sleep(SLOW_HUB_S)
+            return checkin(*a, **kw)
+        app.service.hub.checkin = slow_checkin
+        out["cached_slow_hub_ms"] = [tap(i, want_hub=False, want_cache=True) for i in range(args.taps)]
+        app.service.hub.checkin = checkin
     if os.environ.get("BENCH_UI_FRAMES"):
         from kivy.core.window import Window
 
@@ -182,11 +202,19 @@ def main() -> int:
     figures = {
         "cached_median_ms": statistics.median(result["cached_ms"]), "cached_p95_ms": percentile(result["cached_ms"], 0.95),
         "online_median_ms": statistics.median(result["online_ms"]), "online_p95_ms": percentile(result["online_ms"], 0.95),
+        "cached_slow_hub_median_ms": statistics.median(result["cached_slow_hub_ms"]),
+        "cached_slow_hub_p95_ms": percentile(result["cached_slow_hub_ms"], 0.95),
         "cold_start_s": statistics.median(cold), "peak_rss_mb": result["peak_rss_mb"],
     }
     print(f"tap -> shopper screen with wishlist, {args.taps} taps each, hub on loopback, Kivy at 60 fps:")
     print(f"  cached: median {figures['cached_median_ms']:.1f} ms, p95 {figures['cached_p95_ms']:.1f} ms "
           f"(budget p95 {BUDGETS['cached_p95_ms']:.0f} ms)")
+    if result.get("cached_painted_from_cache", args.taps) != args.taps:
+        print(f"          ({result['cached_painted_from_cache']} of {args.taps} of these frames showed the cached view; "
+              f"in the others the hub's answer had landed first)")
+    print(f"  cached view itself, hub answering {SLOW_HUB_S * 1000:.0f} ms late: median "
+          f"{figures['cached_slow_hub_median_ms']:.1f} ms, p95 {figures['cached_slow_hub_p95_ms']:.1f} ms "
+          f"(budget p95 {BUDGETS['cached_slow_hub_p95_ms']:.0f} ms)")
     print(f"  online: median {figures['online_median_ms']:.1f} ms, p95 {figures['online_p95_ms']:.1f} ms "
           f"(budget p95 {BUDGETS['online_p95_ms']:.0f} ms)")
     print(f"cold start to the attract screen: median {figures['cold_start_s']:.2f} s of {args.cold_runs} "

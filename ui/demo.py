@@ -31,6 +31,11 @@ class DemoBar(BoxLayout):
 
     def __init__(self, service, **kwargs) -> None:
         super().__init__(size_hint_y=None, height=64, spacing=4, padding=4, **kwargs)
+        from kivy.graphics import Color, Rectangle
+        with self.canvas.before:  # its own dark strip (the window's clear colour follows the screen)
+            Color(0.12, 0.14, 0.17, 1)
+            self._bg = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=lambda *a: setattr(self._bg, "pos", self.pos), size=lambda *a: setattr(self._bg, "size", self.size))
         self.reader = service.reader
         cards = [c for c in demo.demo_cards() if c["kind"] == "shopper"][:8]
         self.products = itertools.cycle(demo.demo_products(limit=40)[::3])

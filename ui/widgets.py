@@ -11,6 +11,7 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Obje
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from ui.format import LANGUAGE_NAMES, script_for
@@ -176,6 +177,100 @@ class ProductCard(BoxLayout):
     image = StringProperty("")  # a file on disk, or "" for the placeholder
     gtin = StringProperty("")
     note = StringProperty("")  # "Saved just now" for a pending add
+
+    def on_kv_post(self, base_widget) -> None:
+        # ids are weak: the placeholder, once off the card, would be collected without this
+        self._placeholder = self.ids.placeholder.__self__
+
+    def on_image(self, *args) -> None:
+        frame, placeholder = self.ids.get("picture"), getattr(self, "_placeholder", None)
+        if frame is None or placeholder is None:
+            return
+        if self.image and placeholder.parent is not None:
+            frame.remove_widget(placeholder)
+        elif not self.image and placeholder.parent is None:
+            frame.add_widget(placeholder, index=len(frame.children))  # beneath the picture
+
+    def blank(self) -> None:
+        """Forget the item (texts and picture): a pooled card keeps nothing of a shopper."""
+        self.title = self.brand = self.price = self.where = self.gtin = self.note = self.image = ""
+        self.where_kind = "none"
+
+
+class PicturePlaceholder(Widget):
+    """A product without a picture (yet): a grey tile with a bag outline."""
+
+
+class WidgetPool:
+    """Child widgets of one layout, made once and reused: `show(n)` puts the first n on the
+    layout, in order, and returns them for the caller to fill. Building a card (kv rules,
+    five labels) costs far more than changing its texts, and a changed text re-renders only
+    that label's texture."""
+
+    def __init__(self, layout, factory) -> None:
+        self.layout, self.factory = layout, factory
+        self.widgets: list = []
+
+    def show(self, n: int) -> list:
+        while len(self.widgets) < n:
+            self.widgets.append(self.factory())
+        wanted = self.widgets[:n]
+        shown = self.layout.children[::-1]  # display order
+        if shown == wanted:
+            return wanted
+        if len(shown) > n and shown[:n] == wanted:
+            for widget in shown[n:]:
+                self.layout.remove_widget(widget)
+            return wanted
+        if shown == wanted[:len(shown)]:
+            extra = wanted[len(shown):]
+        else:
+            self.layout.clear_widgets()
+            extra = wanted
+        for widget in extra:
+            self.layout.add_widget(widget)
+        return wanted
+
+    def clear(self, blank=None) -> None:
+        self.layout.clear_widgets()
+        if blank is not None:
+            for widget in self.widgets:
+                blank(widget)
+
+
+class ClipScrollView(ScrollView):
+    """A ScrollView that clips its content with the scissor test instead of the stencil buffer.
+
+    Kivy's ScrollView is a StencilView: every frame it draws its rectangle into the stencil
+    buffer and tests each pixel of its content against it. Under Mesa's software renderer that
+    doubled the cost of a shopper-screen frame (about 17 ms of 35 ms, measured); a scissor is a
+    plain rectangle, free for the rasteriser. The rectangle is taken in window coordinates at
+    draw time, so a moved ancestor (the demo bar, a relative layout) needs no binding. There
+    is no other scissor in this UI: nothing nests inside this one.
+    """
+
+    def on_kv_post(self, base_widget) -> None:  # the StencilView rule has been applied by now
+        from kivy.graphics import Callback
+        for group in (self.canvas.before, self.canvas.after):
+            stencil = [i for i in group.children if type(i).__name__.startswith("Stencil")]
+            if not stencil:
+                continue
+            first = group.children.index(stencil[0])
+            last = group.children.index(stencil[-1])
+            for instruction in group.children[first:last + 1]:
+                if instruction in group.children and type(instruction).__name__ != "BindTexture":
+                    group.remove(instruction)  # a Rectangle takes its own BindTexture along
+            group.insert(first, Callback(self._clip_on if group is self.canvas.before else self._clip_off))
+
+    def _clip_on(self, instruction) -> None:
+        from kivy.graphics.opengl import GL_SCISSOR_TEST, glEnable, glScissor
+        x, y = self.to_window(*self.pos)
+        glEnable(GL_SCISSOR_TEST)
+        glScissor(int(round(x)), int(round(y)), max(0, int(round(self.width))), max(0, int(round(self.height))))
+
+    def _clip_off(self, instruction) -> None:
+        from kivy.graphics.opengl import GL_SCISSOR_TEST, glDisable
+        glDisable(GL_SCISSOR_TEST)
 
 
 class TapOverlay(Widget):

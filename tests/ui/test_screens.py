@@ -251,3 +251,25 @@ def test_language_switch_changes_every_visible_text(kiosk):
     k.tap(app.shopper.ids.done)
     assert k.pump(lambda: app.sm.current == "attract")
     assert "Tap your phone or card" in texts(app.attract)  # the language resets with the session
+
+
+def test_wishlist_cards_are_reused_and_keep_nothing_of_the_last_shopper(kiosk):
+    k = kiosk()
+    app = k.app
+    k.present(card(0))
+    assert k.pump(lambda: app.sm.current == "shopper" and app.shopper.view.source == "hub" and shown_titles(app))
+    cards = list(app.shopper.ids.wishlist.children)
+    app.shopper.show(app.shopper.view)  # an equal view (the hub's answer after the cached paint) changes nothing
+    assert list(app.shopper.ids.wishlist.children) == cards
+    app.end_session("done")
+    assert k.pump(lambda: app.sm.current == "attract")
+    pooled = app.shopper._cards.widgets
+    assert pooled and not app.shopper.ids.wishlist.children
+    for c in pooled:  # kept for the next shopper, but empty: no title, price, place or picture
+        assert not (c.title or c.brand or c.price or c.where or c.gtin or c.note or c.image)
+        assert not texts(c)
+    k.present(card(1))
+    assert k.pump(lambda: app.sm.current == "shopper" and shown_titles(app))
+    shown = app.shopper.ids.wishlist.children
+    assert shown and all(c in pooled for c in shown[:len(pooled)] if c.__class__.__name__ == "ProductCard")
+    assert not set(shown_titles(app)) - {v.title for v in app.shopper.view.wishlist}

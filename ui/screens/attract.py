@@ -10,6 +10,9 @@ from kivy.properties import BooleanProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 
+BREATH_FPS = 10
+
+
 class AttractScreen(Screen):
     online = BooleanProperty(False)
     reader_ok = BooleanProperty(True)
@@ -20,7 +23,9 @@ class AttractScreen(Screen):
 
     def on_enter(self, *args) -> None:
         self._t = 0.0
-        self._anim = Clock.schedule_interval(self._breathe, 1 / 20)
+        # 10 steps a second are smooth for a 4 s breath, and every step is a whole frame (Kivy
+        # redraws the full window); the tap's first frame waits less behind one
+        self._anim = Clock.schedule_interval(self._breathe, 1 / BREATH_FPS)
 
     def on_leave(self, *args) -> None:
         if getattr(self, "_anim", None):

@@ -13,7 +13,7 @@ from kivy.uix.screenmanager import Screen
 from kiosk import api
 from ui import format as fmt
 from ui.i18n import tr
-from ui.widgets import KLabel, ProductCard
+from ui.widgets import KLabel, ProductCard, WidgetPool
 
 
 class OfferRow(KLabel):
@@ -39,6 +39,12 @@ class ShopperScreen(Screen):
         self.guest = False
         self._saved_gtin = ""
         self._toast_event = None
+        # what the wishlist and offers widgets show now: (language, items); an equal view
+        # (the hub's answer after the cached paint, mostly) changes no widget
+        self._wishlist_key = self._offers_key = None
+        self._cards = WidgetPool(self.ids.wishlist, ProductCard)
+        self._offer_rows = WidgetPool(self.ids.offers, OfferRow)
+        self._empty = None
 
     # -- showing ---------------------------------------------------------------
     def show(self, view: api.ShopperView, guest: bool = False, provisional: bool = False) -> None:
@@ -68,33 +74,43 @@ class ShopperScreen(Screen):
         self._render_offers(view)
 
     def _render_wishlist(self, view) -> None:
-        grid = self.ids.wishlist
-        grid.clear_widgets()
+        key = (tr.language, view.wishlist)
+        if key == self._wishlist_key:
+            return
+        self._wishlist_key = key
         language = tr.language
-        for item in fmt.order_wishlist(view.wishlist):
-            card = ProductCard(
-                title=item.title or tr._("Saved product"), brand=item.brand_name, gtin=item.gtin,
-                price=fmt.price(item.price, item.currency, language), where=fmt.availability(item, tr._, tr.ngettext),
-                where_kind=fmt.availability_kind(item), note=tr._("saved just now") if item.pending else "")
+        items = fmt.order_wishlist(view.wishlist)
+        for card, item in zip(self._cards.show(len(items)), items):
+            card.gtin = item.gtin
+            card.title = item.title or tr._("Saved product")
+            card.brand = item.brand_name
+            card.price = fmt.price(item.price, item.currency, language)
+            card.where = fmt.availability(item, tr._, tr.ngettext)
+            card.where_kind = fmt.availability_kind(item)
+            card.note = tr._("saved just now") if item.pending else ""
+            image = ""
             if self.images is not None and item.image:
-                card.image = self.images.get(item.image, lambda path, c=card, g=item.gtin: self._image_ready(c, g, path)) or ""
-            grid.add_widget(card)
-        if not view.wishlist:
-            grid.add_widget(KLabel(text=tr._("Your wishlist is empty. Tap a product's tag to save it."),
-                                   font_size="22sp", size_hint_y=None, height=96))
+                image = self.images.get(item.image, lambda path, c=card, g=item.gtin: self._image_ready(c, g, path)) or ""
+            card.image = image
+        if not items:
+            if self._empty is None:
+                self._empty = KLabel(font_size="22sp", size_hint_y=None, height=96)
+            self._empty.text = tr._("Your wishlist is empty. Tap a product's tag to save it.")
+            self.ids.wishlist.add_widget(self._empty)
 
     def _image_ready(self, card, gtin: str, path) -> None:
         if path and card.parent is not None and card.gtin == gtin and self.view is not None:
             card.image = str(path)
 
     def _render_offers(self, view) -> None:
-        box = self.ids.offers
-        box.clear_widgets()
-        for offer in fmt.order_offers(view.offers)[:5]:
-            prefix = tr._("For you") + ": " if offer.personal else ""
-            box.add_widget(OfferRow(text=prefix + offer.title, personal=offer.personal))
-        if not view.offers:
-            box.add_widget(OfferRow(text=tr._("No offers today")))
+        key = (tr.language, view.offers)
+        if key == self._offers_key:
+            return
+        self._offers_key = key
+        offers = fmt.order_offers(view.offers)[:5]
+        texts = [(tr._("For you") + ": " if o.personal else "") + o.title for o in offers] or [tr._("No offers today")]
+        for row, text, offer in zip(self._offer_rows.show(len(texts)), texts, offers or [None]):
+            row.text, row.personal = text, bool(offer and offer.personal)
 
     # -- product taps and sharing --------------------------------------------------
     def saved(self, title: str, undo_token: str, already: bool = False) -> None:
@@ -136,11 +152,12 @@ class ShopperScreen(Screen):
         self.greeting = self.source_text = self.notice = self.idle_warning = self.sharing_note = ""
         self.toast = self.undo_token = ""
         self.ask_sharing = False
-        for card in self.ids.wishlist.children:
-            if isinstance(card, ProductCard):
-                card.image = ""
+        self._wishlist_key = self._offers_key = None
+        self._cards.clear(ProductCard.blank)  # the cards stay for the next shopper, empty
+        self._offer_rows.clear(lambda row: setattr(row, "text", ""))
         self.ids.wishlist.clear_widgets()
-        self.ids.offers.clear_widgets()
+        if self._empty is not None:
+            self._empty.text = ""
         if self._toast_event:
             self._toast_event.cancel()
 
