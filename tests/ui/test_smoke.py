@@ -114,3 +114,25 @@ def test_the_ui_clock_pings_systemd_watchdog(enrolled, tmp_path):
         EventLoop.idle()
         server.close()
     assert got[0] == b"READY=1" and got.count(b"WATCHDOG=1") >= 2
+
+
+def test_demo_bar_sits_below_the_kiosk_screens_not_over_them(enrolled):
+    """`kiosk demo` adds a bar of demo taps under the kiosk; the screens must end above it."""
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+
+    from ui.app import _configure_kivy
+    _configure_kivy(fullscreen=False)
+    from ui.kiosk_app import KioskApp
+
+    app = KioskApp(enrolled, demo=True, service=build_service(enrolled, reader=SimulatedReader()))
+    app._run_prepare()
+    try:
+        for _ in range(3):
+            EventLoop.idle()
+        bar = app.root.children[0]  # BoxLayout: [bar, content]
+        assert bar.height > 0 and bar.y == 0
+        assert app.sm.y >= bar.top and app.sm.top == Window.height
+    finally:
+        app.stop()
+        EventLoop.idle()
