@@ -117,7 +117,8 @@ def test_the_ui_clock_pings_systemd_watchdog(enrolled, tmp_path):
 
 
 def test_demo_bar_sits_below_the_kiosk_screens_not_over_them(enrolled):
-    """`kiosk demo` adds a bar of demo taps under the kiosk; the screens must end above it."""
+    """`kiosk demo` adds a bar of demo taps under the kiosk; the screens must end above it,
+    and its keyboard shortcut taps a demo card."""
     from kivy.base import EventLoop
     from kivy.core.window import Window
 
@@ -125,7 +126,9 @@ def test_demo_bar_sits_below_the_kiosk_screens_not_over_them(enrolled):
     _configure_kivy(fullscreen=False)
     from ui.kiosk_app import KioskApp
 
-    app = KioskApp(enrolled, demo=True, service=build_service(enrolled, reader=SimulatedReader()))
+    from kivy.clock import Clock
+    service = build_service(enrolled, reader=SimulatedReader(), dispatch=lambda fn: Clock.schedule_once(lambda dt: fn()))
+    app = KioskApp(enrolled, demo=True, service=service)
     app._run_prepare()
     try:
         for _ in range(3):
@@ -133,6 +136,11 @@ def test_demo_bar_sits_below_the_kiosk_screens_not_over_them(enrolled):
         bar = app.root.children[0]  # BoxLayout: [bar, content]
         assert bar.height > 0 and bar.y == 0
         assert app.sm.y >= bar.top and app.sm.top == Window.height
+        Window.dispatch("on_key_down", ord("1"), 0, "1", [])  # the demo's shortcut taps Emma's card
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and app.sm.current != "shopper":
+            EventLoop.idle()
+        assert app.sm.current == "shopper" and "Emma" in " ".join(texts(app.shopper))
     finally:
         app.stop()
         EventLoop.idle()
