@@ -200,6 +200,10 @@ class Cache:
             row = self.conn.execute("SELECT file FROM images WHERE path=?", (path,)).fetchone()
         return Path(row[0]) if row and Path(row[0]).is_file() else None
 
+    def image_files(self) -> list[tuple[str, Path]]:
+        with self._lock:
+            return [(p, Path(f)) for p, f in self.conn.execute("SELECT path, file FROM images")]
+
     # -- meta --------------------------------------------------------------------
     def _set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT INTO meta(key, value) VALUES (?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",

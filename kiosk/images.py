@@ -1,7 +1,8 @@
 """Product images on disk, for offline use: fetched once from the hub, kept in the data dir.
 
     images = ImageStore(cache, hub, config.images_dir)
-    path = images.local(item.image)       # a file already here, or None (fast, no network)
+    images.warm()                         # worker thread: learn what is already on disk
+    path = images.local(item.image)       # memory only: safe on the UI thread
     path = images.fetch(item.image)       # blocking: call from a worker thread
 
 Files are named by a hash of the hub path and written atomically; only PNG and JPEG bytes
@@ -33,16 +34,24 @@ class ImageStore:
         self.cache, self.hub, self.directory = cache, hub, Path(directory)
         self._lock = threading.Lock()
         self._failed: set[str] = set()  # paths the hub has no image for (until restart)
+        self._known: dict[str, Path] = {}  # hub path -> file on disk (names only, no pixels)
+
+    def warm(self) -> None:
+        """Learn which images are on disk (SQLite + stat): from a worker thread, at start."""
+        for path, file in self.cache.image_files():
+            if file.is_file():
+                self._known.setdefault(path, file)
 
     def local(self, path: str) -> Path | None:
-        if not path:
-            return None
-        return self.cache.image_file(path)
+        """A file already here, from memory only: no disk, no lock, safe on the UI thread."""
+        return self._known.get(path) if path else None
 
     def fetch(self, path: str, timeout: float = 3.0) -> Path | None:
         """The local file for `path`, downloading it when missing. None when the hub has no
         image (the UI draws a placeholder). Raises HubUnavailable when the hub is away."""
-        found = self.local(path)
+        found = self.local(path) or (self.cache.image_file(path) if path else None)
+        if found:
+            self._known[path] = found
         if found or not path or path in self._failed:
             return found
         try:
@@ -63,4 +72,5 @@ class ImageStore:
             tmp.write_bytes(data)
             os.replace(tmp, target)
             self.cache.put_image(path, target)
+            self._known[path] = target
         return target

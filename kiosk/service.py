@@ -100,6 +100,10 @@ class KioskService(StaffDesk):
             log.warning("tap queue full; a tap was dropped before any processing")
 
     def _tap_loop(self) -> None:
+        try:
+            self.images.warm()  # here, not on the UI thread: the screens look images up in memory
+        except Exception:
+            log.warning("could not list the cached product images", exc_info=True)
         while True:
             read = self._taps.get()
             if read is _STOP:
