@@ -1,61 +1,20 @@
 """UI smoke test under Xvfb: a simulated tap switches to the shopper screen through real
 Kivy frames, the real service and the real hub on loopback; a screenshot is saved."""
-import os
 import time
 from pathlib import Path
-
-import pytest
 
 from drivers.simulated import SimulatedReader
 from kiosk.app import build_service
 from kiosk.hub import demo
-
-SHOTS = Path(os.environ.get("KIOSK_SCREENSHOTS", Path(__file__).resolve().parents[2] / "build" / "screenshots"))
-
-
-def walk(widget):
-    yield widget
-    for child in widget.children:
-        yield from walk(child)
+from tests.ui.conftest import SHOTS, texts
 
 
-def texts(widget):
-    return [w.text for w in walk(widget) if hasattr(w, "text") and isinstance(w.text, str) and w.text]
-
-
-@pytest.fixture
-def kiosk_ui(enrolled):
-    from kivy.base import EventLoop
-    from kivy.clock import Clock
-
-    from ui.app import _configure_kivy
-    _configure_kivy(fullscreen=False)
-    from ui.kiosk_app import KioskApp
-
-    reader = SimulatedReader()
-    config = enrolled.replace(idle_warning_s=1.0, idle_timeout_s=2.0)
-    service = build_service(config, reader=reader, dispatch=lambda fn: Clock.schedule_once(lambda dt: fn()))
-    app = KioskApp(config, service=service)
-    app._run_prepare()  # builds the root and opens the window, like App.run() without the loop
-
-    def pump(until, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            EventLoop.idle()
-            if until():
-                return True
-        return False
-
-    yield app, reader, pump
-    app.stop()
-    EventLoop.idle()
-
-
-def test_tap_shows_shopper_screen_then_idle_returns_to_attract(kiosk_ui):
+def test_tap_shows_shopper_screen_then_idle_returns_to_attract(kiosk):
     from kivy.core.window import Window
 
     from tests.kiosk.test_service import card
-    app, reader, pump = kiosk_ui
+    driver = kiosk(idle_warning_s=1.0, idle_timeout_s=2.0)
+    app, reader, pump = driver.app, driver.reader, driver.pump
     assert app.sm.current == "attract"
     assert "Tap your phone or card" in texts(app.attract)
     reader.present(card(0))
