@@ -26,7 +26,7 @@ from kiosk.outbox import connect, storage_error
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS = {
     1: """
     CREATE TABLE shoppers (key TEXT PRIMARY KEY, shopper_id TEXT NOT NULL, view TEXT NOT NULL,
@@ -38,7 +38,16 @@ MIGRATIONS = {
     CREATE TABLE images (path TEXT PRIMARY KEY, file TEXT NOT NULL, fetched_at REAL NOT NULL);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # v2: a product saved offline shows its price and brand; the next pull refetches everything
+    2: """
+    ALTER TABLE inventory ADD COLUMN price TEXT NOT NULL DEFAULT '';
+    ALTER TABLE inventory ADD COLUMN currency TEXT NOT NULL DEFAULT '';
+    ALTER TABLE inventory ADD COLUMN brand TEXT NOT NULL DEFAULT '';
+    ALTER TABLE inventory ADD COLUMN brand_name TEXT NOT NULL DEFAULT '';
+    DELETE FROM meta WHERE key = 'inventory_cursor';
+    """,
 }
+INVENTORY_FIELDS = ("quantity", "location", "title", "price", "currency", "brand", "brand_name", "fetched_at")
 
 
 class Cache:
@@ -144,15 +153,19 @@ class Cache:
     # -- inventory and offers (hub deltas) ---------------------------------------
     def apply_inventory(self, items: list[dict], cursor: str) -> None:
         now = time.time()
-        rows = [(str(i["gtin"]), int(i.get("quantity", 0)), str(i.get("location", "")), str(i.get("title", "")), now)
+        rows = [(str(i["gtin"]), int(i.get("quantity", 0)), str(i.get("location", "")), str(i.get("title", "")),
+                 str(i.get("price", "")), str(i.get("currency", "")), str(i.get("brand", "")),
+                 str(i.get("brand_name", "")), now)
                 for i in items if isinstance(i, dict) and "gtin" in i]
         try:
             with self._lock:
                 self.conn.execute("BEGIN IMMEDIATE")
                 self.conn.executemany(
-                    "INSERT INTO inventory(gtin, quantity, location, title, fetched_at) VALUES (?,?,?,?,?) "
-                    "ON CONFLICT(gtin) DO UPDATE SET quantity=excluded.quantity, location=excluded.location, "
-                    "title=excluded.title, fetched_at=excluded.fetched_at", rows)
+                    "INSERT INTO inventory(gtin, quantity, location, title, price, currency, brand, brand_name, "
+                    "fetched_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(gtin) DO UPDATE SET "
+                    "quantity=excluded.quantity, location=excluded.location, title=excluded.title, "
+                    "price=excluded.price, currency=excluded.currency, brand=excluded.brand, "
+                    "brand_name=excluded.brand_name, fetched_at=excluded.fetched_at", rows)
                 self._set_meta("inventory_cursor", cursor)
                 self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -162,9 +175,9 @@ class Cache:
 
     def inventory(self, gtin: str) -> dict | None:
         with self._lock:
-            row = self.conn.execute("SELECT quantity, location, title, fetched_at FROM inventory WHERE gtin=?",
+            row = self.conn.execute(f"SELECT {', '.join(INVENTORY_FIELDS)} FROM inventory WHERE gtin=?",
                                     (gtin,)).fetchone()
-        return None if row is None else {"quantity": row[0], "location": row[1], "title": row[2], "fetched_at": row[3]}
+        return None if row is None else dict(zip(INVENTORY_FIELDS, row))
 
     def apply_offers(self, offers: list[dict], cursor: str) -> None:
         now = time.time()

@@ -35,7 +35,9 @@ def apply_pending(view: api.ShopperView, events: list[dict],
                 continue
             stock = inventory(gtin) or {}
             items[gtin] = api.WishlistItem(
-                gtin=gtin, title=stock.get("title", ""), brand="", brand_name="",
+                gtin=gtin, title=stock.get("title", ""), brand=stock.get("brand", ""),
+                brand_name=stock.get("brand_name", ""), price=stock.get("price", ""),
+                currency=stock.get("currency", ""),
                 available_here=int(stock.get("quantity", 0)),
                 location=stock.get("location", "") if stock.get("quantity") else "",
                 image=f"/v1/images/{gtin}.png", tags=(event["event_id"],), pending=True)

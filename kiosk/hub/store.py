@@ -171,11 +171,12 @@ class HubStore:
 
     # -- catalogue deltas --------------------------------------------------------
     def inventory_delta(self, store_id: str, since: int) -> tuple[list[dict], int]:
-        rows = self.all("SELECT i.gtin, i.quantity, i.location, p.title, i.version FROM inventory i "
-                        "JOIN products p ON p.gtin = i.gtin WHERE i.store_id=? AND i.version>? ORDER BY i.version",
-                        (store_id, since))
-        cursor = max([since] + [r[4] for r in rows])
-        return [{"gtin": g, "quantity": q, "location": loc, "title": t} for g, q, loc, t, _ in rows], cursor
+        rows = self.all("SELECT i.gtin, i.quantity, i.location, p.title, p.price, p.currency, p.brand_id, b.name, "
+                        "i.version FROM inventory i JOIN products p ON p.gtin = i.gtin JOIN brands b ON b.id = p.brand_id "
+                        "WHERE i.store_id=? AND i.version>? ORDER BY i.version", (store_id, since))
+        cursor = max([since] + [r[8] for r in rows])
+        return [{"gtin": g, "quantity": q, "location": loc, "title": t, "price": pr, "currency": cur, "brand": b,
+                 "brand_name": bn} for g, q, loc, t, pr, cur, b, bn, _ in rows], cursor
 
     def offers_delta(self, brand_id: str, store_id: str, since: int) -> tuple[list[dict], int]:
         rows = self.all("SELECT id, title, kind, gtin, discount_pct, valid_until, deleted, version, store_id "

@@ -84,7 +84,11 @@ def test_tap_shows_cross_brand_wishlist_and_product_tap_saves(hub, running):
     reader.present(read)
     saved = results.next(ProductResult)
     assert saved.saved and saved.view.wishlist[0].gtin == gtin and saved.view.wishlist[0].pending
-    assert saved.title  # known from the pulled catalogue
+    item = saved.view.wishlist[0]
+    expected = demo.products()[3]
+    assert (item.title, item.price, item.currency, item.brand) == (  # known from the pulled catalogue
+        expected["title"], expected["price"], expected["currency"], expected["brand_id"])
+    assert item.brand_name == "Lotus & Linen"
     assert wait_for(lambda: gtin in hub_wishlist(hub, "shopper-00"))
     assert wait_for(lambda: service.outbox.depth() == 0)
     # undo takes back exactly that add
