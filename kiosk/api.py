@@ -14,7 +14,6 @@ from typing import Any
 
 from kiosk.errors import HubProtocolError
 
-API_PREFIX = "/v1"
 SESSION_HEADER = "Kiosk-Session"  # the hub-issued check-in session, for GET /v1/session/view
 PROBLEM_BASE = "https://nfc-kiosk.dev/problems/"
 
@@ -38,7 +37,6 @@ P_UNKNOWN_CREDENTIAL = PROBLEM_BASE + "unknown-credential"
 P_CREDENTIAL_REFUSED = PROBLEM_BASE + "credential-refused"
 P_ENROLLMENT_REFUSED = PROBLEM_BASE + "enrollment-refused"
 P_INVALID = PROBLEM_BASE + "invalid-request"
-P_OVERLOADED = PROBLEM_BASE + "overloaded"
 
 # Sharing (consent) states a check-in reports for the kiosk's brand.
 GRANTED, REFUSED, UNDECIDED = "granted", "refused", "undecided"

@@ -33,7 +33,7 @@ def ensure_enrolled(config: Config, hub_url: str, code: str):
     if enrolled_url.rstrip("/") != hub_url.rstrip("/"):
         outbox = Outbox(config.outbox_path)
         try:
-            waiting = outbox.depth() + len(outbox.parked())
+            waiting = outbox.depth() + outbox.parked_count()
         finally:
             outbox.close()
         if waiting:

@@ -136,6 +136,10 @@ class Outbox:
         with self._lock:
             return self.conn.execute("SELECT count(*) FROM events WHERE state=?", (PENDING,)).fetchone()[0]
 
+    def parked_count(self) -> int:
+        with self._lock:
+            return self.conn.execute("SELECT count(*) FROM events WHERE state=?", (PARKED,)).fetchone()[0]
+
     def parked(self) -> list[dict]:
         with self._lock:
             rows = self.conn.execute(

@@ -154,7 +154,7 @@ class StaffDesk:
     def provision(self, hub_url: str, code: str) -> ProvisionResult:
         """Enroll again (new hub, store or code). Refused while events still wait for the
         current hub: they would be sent with the wrong identity. The caller rebuilds the service."""
-        waiting = self.outbox.depth() + len(self.outbox.parked())
+        waiting = self.outbox.depth() + self.outbox.parked_count()
         if waiting:
             return ProvisionResult(False, "events_waiting", f"{waiting} event(s) wait for {self.hub_url}")
         return self.enroll_device(self.config, hub_url, code)

@@ -78,7 +78,7 @@ class SyncWorker:
     def status(self) -> SyncStatus:
         next_at = float(self.outbox.get_meta("next_attempt_at", "0") or 0)
         return SyncStatus(self.online, float(self.outbox.get_meta("last_sync", "0") or 0), self.last_error,
-                          self.outbox.depth(), len(self.outbox.parked()), max(0.0, next_at - time.time()))
+                          self.outbox.depth(), self.outbox.parked_count(), max(0.0, next_at - time.time()))
 
     def note_online(self, online: bool, error: str = "") -> None:
         """Called by the sync loop and by the service after a check-in call."""
