@@ -25,6 +25,7 @@ from kiosk import errors as E
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 3.0
+NEVER = float("-inf")  # a monotonic time before any other
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,11 @@ class SyncWorker:
         self._lock = threading.Lock()
         self.online = False
         self.last_error = ""
-        self._last_pull = 0.0
-        self._last_heartbeat = 0.0
-        self._last_probe = 0.0
+        # time.monotonic() counts from boot, so "never" must be -inf, not 0: a kiosk that starts
+        # a minute after power-on would otherwise wait out a whole pull interval for its catalogue.
+        self._last_pull = NEVER
+        self._last_heartbeat = NEVER
+        self._last_probe = NEVER
         self.on_change: Callable[[SyncStatus], None] = lambda status: None
         self.requests_made = 0  # for the chaos tests' retry-rate bound
 
@@ -87,7 +90,7 @@ class SyncWorker:
         self.online = online
         self.last_error = "" if online else error
         if online and was_offline:
-            self._last_pull = 0.0  # pull deltas right after reconnecting
+            self._last_pull = NEVER  # pull deltas right after reconnecting
             self._wake.set()
         if changed:
             log.info("hub is now %s", "online" if online else "offline")

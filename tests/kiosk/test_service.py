@@ -174,3 +174,18 @@ def test_unknown_card_offline_starts_guest_session_attached_later(hub_db, enroll
             assert token not in path.read_bytes(), path.name
     finally:
         service.stop()
+
+
+def test_kiosk_started_just_after_power_on_pulls_its_catalogue_at_once(enrolled, hub, monkeypatch):
+    """time.monotonic() counts from boot: a kiosk whose app starts 20 s after power-on must not
+    wait out a whole pull interval (5 min) before it knows the shelf and the offers."""
+    real = time.monotonic
+    shift = real() - 20.0
+    monkeypatch.setattr(time, "monotonic", lambda: real() - shift)  # the clock reads ~20 s
+    service = build_service(enrolled, reader=SimulatedReader())
+    service.start()
+    try:
+        assert wait_for(lambda: service.cache.get_meta("inventory_cursor") and service.cache.get_meta("offers_cursor"))
+        assert service.sync.status().online
+    finally:
+        service.stop()
