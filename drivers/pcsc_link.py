@@ -59,6 +59,29 @@ class Stopped(Exception):
     """stop() was called while waiting on the card."""
 
 
+# pcsc-lite's client library (1.9.9 in Debian 12, and the releases around it) looks a card
+# handle up in SCardDisconnect (SCardRemoveHandle) by walking its process-wide list of
+# contexts by index *without* its own lock, while SCardEstablishContext and
+# SCardReleaseContext in other threads append to and free from that list. With a thread per
+# card that is a use-after-free: the process died of a segfault in SCardDisconnect during a
+# test run. Those three calls therefore go through this one lock. SCardConnect must not:
+# it blocks while another handle holds a transaction on the same reader (pcsc-lite retries
+# a sharing violation until it clears), and that handle needs the lock to disconnect.
+# SCardTransmit, SCardGetStatusChange and SCardCancel never take it either: they may wait on
+# a card or on pcscd for a long time.
+_HANDLES = threading.Lock()
+
+
+def establish_context() -> tuple[int, int]:
+    with _HANDLES:
+        return scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+
+
+def release_context(context: int) -> int:
+    with _HANDLES:
+        return scard.SCardReleaseContext(context)
+
+
 def check(rc: int, what: str) -> None:
     if rc in CARD_GONE:
         raise CardGone(f"card left the field during {what} (0x{rc & 0xFFFFFFFF:08X})")
@@ -107,13 +130,15 @@ class Link:
                 box.append(exc)
             done.set()
         if self.card is not None:
-            log.debug("SCardDisconnect: 0x%08X", scard.SCardDisconnect(self.card, scard.SCARD_LEAVE_CARD) & 0xFFFFFFFF)
+            with _HANDLES:
+                rc = scard.SCardDisconnect(self.card, scard.SCARD_LEAVE_CARD)
+            log.debug("SCardDisconnect: 0x%08X", rc & 0xFFFFFFFF)
         if self.context is not None:
-            log.debug("SCardReleaseContext: 0x%08X", scard.SCardReleaseContext(self.context) & 0xFFFFFFFF)
+            log.debug("SCardReleaseContext: 0x%08X", release_context(self.context) & 0xFFFFFFFF)
 
     # -- run in the link's thread ------------------------------------------------------
     def connect(self, reader: str) -> None:
-        rc, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        rc, context = establish_context()
         check(rc, "SCardEstablishContext")
         self.context = context
         protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1

@@ -41,7 +41,7 @@ import threading
 import time
 from dataclasses import replace
 
-from drivers import hce, ndef_apdu, pcsc_card
+from drivers import hce, ndef_apdu, pcsc_card, pcsc_link
 from drivers.base import (
     MALFORMED, MOVED, UNSUPPORTED, Reader, ReaderError, ReaderState, ReaderTimeout,
     ReaderUnavailable, TagRead,
@@ -129,7 +129,7 @@ class PcscReader(Reader):
 
     # -- monitoring -------------------------------------------------------------------
     def _open_context(self) -> None:
-        rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        rc, ctx = pcsc_link.establish_context()
         if rc:
             raise PcscError(rc, "SCardEstablishContext")
         with self._ctx_lock:
@@ -139,7 +139,7 @@ class PcscReader(Reader):
         with self._ctx_lock:
             ctx, self._ctx = self._ctx, None
         if ctx is not None:
-            scard.SCardReleaseContext(ctx)
+            pcsc_link.release_context(ctx)
 
     def _choose_reader(self, current: str | None, first: bool) -> str | None:
         rc, readers = scard.SCardListReaders(self._ctx, [])

@@ -107,11 +107,12 @@ def list_pcsc_readers() -> PcscListing:
         from smartcard import scard
     except ImportError:
         return PcscListing(error=PYSCARD_MISSING)
+    from drivers import pcsc_link  # its lock: a reader may be running in this process
     readers: list[str] = []
-    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    hresult, context = pcsc_link.establish_context()
     if hresult == scard.SCARD_S_SUCCESS:
         hresult, readers = scard.SCardListReaders(context, [])
-        scard.SCardReleaseContext(context)
+        pcsc_link.release_context(context)
     code = hresult & 0xFFFFFFFF
     answered = code in (0, NO_READERS_AVAILABLE)
     return PcscListing(readers=tuple(readers or ()) if answered else (), error=None if answered else code)

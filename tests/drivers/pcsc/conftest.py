@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 from smartcard import scard
 
+from drivers import pcsc_link
 from drivers.base import ReaderState
 from tests.emulators.vpcd_card import VirtualCard
 
@@ -169,19 +170,19 @@ class Pcscd:
 
     @staticmethod
     def readers() -> list[str]:
-        rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        rc, ctx = pcsc_link.establish_context()  # the kiosk's lock: its card threads run here too
         if rc:
             return []
         try:
             rc, readers = scard.SCardListReaders(ctx, [])
             return list(readers) if rc == 0 else []
         finally:
-            scard.SCardReleaseContext(ctx)
+            pcsc_link.release_context(ctx)
 
     def wait_card(self, reader: str, present: bool, timeout: float = 3.0) -> None:
         """Wait until pcscd itself has seen the card arrive / leave (it polls every 400 ms):
         a card removed and inserted between two polls would be invisible."""
-        rc, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        rc, ctx = pcsc_link.establish_context()  # the kiosk's lock: its card threads run here too
         assert rc == 0, hex(rc)
         try:
             state, deadline = scard.SCARD_STATE_UNAWARE, time.monotonic() + timeout
@@ -193,7 +194,7 @@ class Pcscd:
                         return
             raise AssertionError(f"pcscd did not see the card {'arrive' if present else 'leave'}")
         finally:
-            scard.SCardReleaseContext(ctx)
+            pcsc_link.release_context(ctx)
 
     def client_contexts(self) -> int:
         """PC/SC contexts open in pcscd: its Unix sockets minus the listening one (vpcd's
