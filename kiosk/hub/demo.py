@@ -19,8 +19,7 @@ import uuid
 
 from kiosk.identity import gtin_check_digit, shopper_uri
 from kiosk.pins import hash_pin
-from kiosk.hub.staff import search_key
-from kiosk.hub.store import HubStore
+from kiosk.hub.store import HubStore, search_key
 
 ID_HOST = "id.nfc-kiosk.dev"
 ENROLLMENT_CODE = "DEMO"  # reusable demo code: brand Lotus & Linen, store Saigon Centre

@@ -13,7 +13,6 @@ Search only ever finds shoppers who allowed staff search. Refusals are RFC 9457 
 from __future__ import annotations
 
 import time
-import unicodedata
 
 from fastapi import Depends, Query
 from fastapi.responses import Response
@@ -22,7 +21,7 @@ from pydantic import BaseModel, Field
 from kiosk import api
 from kiosk.hub import profile
 from kiosk.pins import verify_pin
-from kiosk.hub.store import Device, HubFailure, HubStore
+from kiosk.hub.store import Device, HubFailure, HubStore, search_key
 
 MAX_FAILURES = 5
 LOCK_S = 300
@@ -34,13 +33,6 @@ P_BADGE_REQUIRED = api.PROBLEM_BASE + "staff-badge-required"
 P_PIN_REFUSED = api.PROBLEM_BASE + "pin-refused"
 P_PIN_LOCKED = api.PROBLEM_BASE + "pin-locked"
 P_STAFF_LOCKED = api.PROBLEM_BASE + "staff-mode-locked"
-
-
-def search_key(text: str) -> str:
-    """Case- and accent-insensitive form for search: 'Nguyễn Thị Lan' -> 'nguyen thi lan'."""
-    decomposed = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
-    bare = "".join(c for c in decomposed if not 0x300 <= ord(c) <= 0x36F)
-    return unicodedata.normalize("NFC", bare).casefold()
 
 
 def _failures(store: HubStore, staff_id: str) -> tuple[int, float]:

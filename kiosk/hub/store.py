@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,6 +39,14 @@ class Device:
     name: str
     brand_id: str
     store_id: str
+
+
+def search_key(text: str) -> str:
+    """The case- and accent-insensitive form staff search stores and looks names up by:
+    'Nguyễn Thị Lan' -> 'nguyen thi lan'."""
+    decomposed = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    bare = "".join(c for c in decomposed if not 0x300 <= ord(c) <= 0x36F)
+    return unicodedata.normalize("NFC", bare).casefold()
 
 
 def token_hash(token: str) -> str:

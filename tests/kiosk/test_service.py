@@ -4,7 +4,6 @@ event reaches the hub exactly once when it is back."""
 import queue
 import time
 
-import ndef
 import pytest
 
 from drivers.base import TYPE2, TagRead
@@ -14,20 +13,7 @@ from kiosk.hub import demo
 from kiosk.hub.app import HubSettings
 from kiosk.hub.server import EmbeddedHub
 from kiosk.results import ErrorResult, ProductResult, SessionEnded, ShopperResult, TapSeen
-
-
-def uri_read(uri: str) -> TagRead:
-    return TagRead("simulated", TYPE2, uid=bytes.fromhex("04aabbccddeeff"),
-                   ndef=b"".join(ndef.message_encoder([ndef.UriRecord(uri)])))
-
-
-def card(index: int) -> TagRead:
-    return uri_read(demo.shopper_uri(demo.token_for(index), demo.ID_HOST))
-
-
-def product(n: int) -> tuple[str, TagRead]:
-    p = demo.products()[n]
-    return p["gtin"], uri_read(f"https://id.gs1.org/01/{p['gtin']}")
+from tests.taps import card, product, uri_read  # noqa: F401 - other tests import them from here
 
 
 class Results:
