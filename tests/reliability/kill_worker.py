@@ -1,11 +1,12 @@
 """Driver for the kill -9 test: taps and syncs forever, printing `C <event id>` for every
-event the kiosk confirmed (the result exists only after the event is durable)."""
+event the kiosk confirmed (the result exists only after the event is durable), after an
+`R` line once it is up."""
 import random
 import sys
 
 from kiosk.config import load_config
 from kiosk.app import build_service
-from tests.kiosk.test_service import card, product
+from tests.taps import card, product
 
 
 def main(data_dir: str, hub_url: str, seed: int) -> None:
@@ -16,6 +17,8 @@ def main(data_dir: str, hub_url: str, seed: int) -> None:
     service = build_service(config, with_reader=False)
     service.sync.start()
     out = sys.stdout
+    out.write("R\n")  # up: the test now kills at a random moment among taps and syncs
+    out.flush()
     while True:
         shown = service.handle_tag(card(rng.randrange(20)))
         if getattr(shown, "event_id", ""):

@@ -3,6 +3,7 @@ sync, the hub holds every event the kiosk ever confirmed, exactly once (by event
 import os
 import random
 import re
+import select
 import signal
 import sqlite3
 import subprocess
@@ -29,7 +30,12 @@ def test_kill_nine_loses_and_doubles_nothing(hub_process, hub_db, kiosk_config):
         proc = subprocess.Popen([sys.executable, "-m", "tests.reliability.kill_worker", str(kiosk_config.data_dir),
                                  hub_process.url, str(kill)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 env=env, cwd=REPO)
-        time.sleep(rng.uniform(0.3, 1.0))
+        if kill % 5:  # most kills land among taps and syncs, whatever the start-up takes here
+            ready = select.select([proc.stdout], [], [], 30)[0] and proc.stdout.readline()
+            assert ready == b"R\n", f"the kiosk worker did not start: {ready!r}"
+            time.sleep(rng.uniform(0.05, 0.7))
+        else:  # and every fifth one at a random moment of the start-up itself (opening the files)
+            time.sleep(rng.uniform(0.0, 0.5))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=10)
         confirmed += [m.group(1) for line in out.decode(errors="replace").splitlines() if (m := UUID.match(line))]
