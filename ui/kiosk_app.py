@@ -18,7 +18,7 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.lang import Builder
 from kivy.uix.floatlayout import FloatLayout
-from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.screenmanager import NoTransition
 
 from kiosk import errors as E
 from kiosk.app import build_service
@@ -34,7 +34,7 @@ from ui.screens.shopper import ShopperScreen
 from ui.screens.staff import StaffScreen
 from ui.screens.technician import TechnicianScreen
 from ui.staff_flow import StaffFlow
-from ui.widgets import TapOverlay
+from ui.widgets import KScreenManager, TapOverlay, forget_stale, start_refreshing
 from ui.worker import Background, ImageLoader
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class KioskApp(StaffFlow, App):
             self.service.subscribe(self.on_result)
         tr.switch(self.kiosk_config.language)
         images = ImageLoader(self, self.background)
-        self.sm = ScreenManager(transition=NoTransition())
+        self.sm = KScreenManager(transition=NoTransition())
         self.attract = AttractScreen(name="attract", enrolled=self.service is not None)
         self.shopper = ShopperScreen(name="shopper", images=images)
         self.pin = PinScreen(name="pin")
@@ -112,6 +112,7 @@ class KioskApp(StaffFlow, App):
         self._wire_screens()
         self.sm.bind(current=self.paint_background)
         self.paint_background()
+        start_refreshing()  # labels back on the window render (see OnScreenOnly)
         self.overlay = TapOverlay()
         root = FloatLayout()
         for child in (self.sm, self.overlay):  # follow the layout's position (the demo bar sits below it)
@@ -176,6 +177,7 @@ class KioskApp(StaffFlow, App):
         if getattr(self, "watchdog", None):
             self.watchdog.stopping()
         Window.unbind(**getattr(self, "_window_bindings", {}))
+        forget_stale()
         if self._on_language_switched in tr.listeners:
             tr.listeners.remove(self._on_language_switched)
         if self.service:

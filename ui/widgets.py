@@ -6,11 +6,14 @@ zone is the technician's hidden entry.
 """
 from __future__ import annotations
 
+import weakref
+
 from kivy.clock import Clock
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.label import Label
+from kivy.uix.screenmanager import ScreenManager
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
@@ -18,14 +21,75 @@ from ui.format import LANGUAGE_NAMES, script_for
 from ui.i18n import tr
 
 
-class KLabel(Label):
+_STALE: "weakref.WeakSet" = weakref.WeakSet()
+
+
+class OnScreenOnly:
+    """Label texture rendering only for labels on the window.
+
+    A language switch changes the text of every label on every screen (the shopper's own
+    language comes with each tap, and the kiosk's comes back when they leave): rendering
+    them all cost about 20 ms of the tap's first frame under software GL. A label off the
+    window (on a screen not shown, a pooled card, a technician tab) keeps its new text and
+    renders when it is back: `refresh_stale` runs when a screen comes up (synchronously, so
+    its first frame is right) and at every frame for whatever else came back."""
+
+    def texture_update(self, *largs) -> None:
+        if self.get_root_window() is None:
+            _STALE.add(self)
+            return
+        _STALE.discard(self)
+        super().texture_update(*largs)
+        self.rendered_text = self.text  # what the glass shows (the tests compare it with .text)
+
+
+_POLL = None
+
+
+def start_refreshing() -> None:
+    """Check the stale labels at every frame (once per process, whatever apps come and go)."""
+    global _POLL
+    if _POLL is None:
+        _POLL = Clock.schedule_interval(refresh_stale, 0)
+
+
+def forget_stale() -> None:
+    """The app stops: its labels need no rendering any more."""
+    _STALE.clear()
+
+
+def refresh_stale(dt=None, within=None) -> None:
+    """Render the stale labels now on the window (all of them, or those under `within`)."""
+    if not _STALE:
+        return
+    for label in list(_STALE):
+        if within is not None:
+            node = label
+            while node is not None and node is not within:
+                node = node.parent
+            if node is None:
+                continue
+        if label.get_root_window() is not None:
+            label.texture_update()
+
+
+class KLabel(OnScreenOnly, Label):
     def on_text(self, instance, text) -> None:
         self.font_script_name = script_for(text)
 
 
-class KButton(Button):
+class KButton(OnScreenOnly, Button):
     def on_text(self, instance, text) -> None:
         self.font_script_name = script_for(text)
+
+
+class KScreenManager(ScreenManager):
+    """A screen manager whose screens come up with their labels rendered in their first frame."""
+
+    def on_current(self, instance, value) -> None:
+        super().on_current(instance, value)
+        if self.current_screen is not None:
+            refresh_stale(within=self.current_screen)
 
 
 class LanguageBar(BoxLayout):

@@ -4,7 +4,7 @@ import time
 
 from kiosk.hub import demo
 from tests.kiosk.test_service import card, product
-from tests.ui.conftest import STAFF_UID, texts, uid_read, walk
+from tests.ui.conftest import STAFF_UID, texts, uid_read, visible, walk
 
 LANGS = ("en", "vi", "ru", "th")
 TITLES = {p["title"]: p["brand_id"] for p in demo.products()}
@@ -251,6 +251,33 @@ def test_language_switch_changes_every_visible_text(kiosk):
     k.tap(app.shopper.ids.done)
     assert k.pump(lambda: app.sm.current == "attract")
     assert "Tap your phone or card" in texts(app.attract)  # the language resets with the session
+
+
+def stale_labels(root) -> list:
+    """Visible labels whose texture shows another text than their own."""
+    from ui.widgets import OnScreenOnly
+    return [(w.text, getattr(w, "rendered_text", None)) for w in walk(root)
+            if isinstance(w, OnScreenOnly) and w.text and visible(w) and getattr(w, "rendered_text", None) != w.text]
+
+
+def test_labels_changed_off_screen_show_their_new_text_when_they_come_back(kiosk):
+    """Labels off the window skip rendering (a language switch would re-render every screen);
+    whatever comes back on screen must show its current text from its first frame."""
+    k = kiosk()
+    app = k.app
+    k.present(card(3))  # สมชาย: Thai comes with him, while the attract screen is put away
+    assert k.pump(lambda: app.sm.current == "shopper" and app.shopper.view.source == "hub")
+    k.frames(1)
+    assert app.shopper.ids.done.text == "เสร็จสิ้น" and not stale_labels(app.root)
+    app.end_session("done")  # English again, while the shopper screen and its cards are put away
+    assert k.pump(lambda: app.sm.current == "attract")
+    k.frames(1)
+    assert "Tap your phone or card" in texts(app.attract) and not stale_labels(app.root)
+    k.present(card(0))  # Emma, in English: the pooled wishlist cards come back
+    assert k.pump(lambda: app.sm.current == "shopper" and app.shopper.view.source == "hub"
+                  and app.shopper.greeting.endswith("Emma!"))
+    k.frames(1)
+    assert not stale_labels(app.root)
 
 
 def test_wishlist_cards_are_reused_and_keep_nothing_of_the_last_shopper(kiosk):
