@@ -21,7 +21,15 @@ from ui.format import LANGUAGE_NAMES, script_for
 from ui.i18n import tr
 
 
-_STALE: "weakref.WeakSet" = weakref.WeakSet()
+# The labels that skipped rendering, by the top of the detached branch they were on (a
+# hidden screen, a pooled card): a frame checks the few branch tops, not every label.
+_STALE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _top(widget):
+    while widget.parent is not None and widget.parent is not widget:
+        widget = widget.parent
+    return widget
 
 
 class OnScreenOnly:
@@ -35,10 +43,10 @@ class OnScreenOnly:
     its first frame is right) and at every frame for whatever else came back."""
 
     def texture_update(self, *largs) -> None:
-        if self.get_root_window() is None:
-            _STALE.add(self)
+        top = _top(self)
+        if top.get_root_window() is None:  # the top of a detached branch, not the window
+            _STALE.setdefault(top, weakref.WeakSet()).add(self)
             return
-        _STALE.discard(self)
         super().texture_update(*largs)
         self.rendered_text = self.text  # what the glass shows (the tests compare it with .text)
 
@@ -58,18 +66,13 @@ def forget_stale() -> None:
     _STALE.clear()
 
 
-def refresh_stale(dt=None, within=None) -> None:
-    """Render the stale labels now on the window (all of them, or those under `within`)."""
+def refresh_stale(dt=None) -> None:
+    """Render the stale labels whose branch is back on the window. A label still off it (moved
+    to another detached branch meanwhile) files itself under that branch again."""
     if not _STALE:
         return
-    for label in list(_STALE):
-        if within is not None:
-            node = label
-            while node is not None and node is not within:
-                node = node.parent
-            if node is None:
-                continue
-        if label.get_root_window() is not None:
+    for top in [top for top in list(_STALE.keys()) if top.get_root_window() is not None]:
+        for label in list(_STALE.pop(top, ())):
             label.texture_update()
 
 
@@ -88,8 +91,7 @@ class KScreenManager(ScreenManager):
 
     def on_current(self, instance, value) -> None:
         super().on_current(instance, value)
-        if self.current_screen is not None:
-            refresh_stale(within=self.current_screen)
+        refresh_stale()
 
 
 class LanguageBar(BoxLayout):
