@@ -65,8 +65,8 @@ class Stopped(Exception):
 # SCardReleaseContext in other threads append to and free from that list. With a thread per
 # card that is a use-after-free: the process died of a segfault in SCardDisconnect during a
 # test run. Those three calls therefore go through this one lock. SCardConnect must not:
-# it blocks while another handle holds a transaction on the same reader (pcsc-lite retries
-# a sharing violation until it clears), and that handle needs the lock to disconnect.
+# it can wait while another handle holds a transaction on the same reader, and that handle
+# needs the lock to disconnect (tests/drivers/pcsc/test_threads.py hung at once that way).
 # SCardTransmit, SCardGetStatusChange and SCardCancel never take it either: they may wait on
 # a card or on pcscd for a long time.
 _HANDLES = threading.Lock()
