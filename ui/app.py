@@ -22,7 +22,14 @@ INPUT_PROVIDERS = {
 }
 
 
+def no_sound_card(environ=os.environ, snd: Path = Path("/dev/snd")) -> bool:
+    """No ALSA devices and no PulseAudio server named: SDL's audio would only fail, loudly."""
+    return not snd.exists() and "PULSE_SERVER" not in environ
+
+
 def _configure_kivy(fullscreen: bool, input_provider: str = "mouse") -> None:
+    if no_sound_card():  # a silent mixer, not ALSA errors and Kivy's CRITICAL "Unable to open mixer"
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy must not take over the root logger
