@@ -46,16 +46,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _card(index: int):
-    """Demo shopper card `index` as the reader reports it (the token formula of kiosk/hub/demo.py,
-    repeated so the kiosk process never imports the hub and its web framework)."""
-    import base64
-    import hashlib
-
+    """Demo shopper card `index` as the reader reports it (kiosk.hub.demo is plain data and
+    SQL: the kiosk process still never imports the hub's web framework)."""
     import ndef
 
     from drivers.base import TYPE2, TagRead
-    token = base64.urlsafe_b64encode(hashlib.sha256(f"nfc-kiosk demo shopper {index}".encode()).digest()[:18]).decode()
-    uri = f"https://id.nfc-kiosk.dev/s/{token}"
+    from kiosk.hub import demo
+    uri = demo.shopper_uri(demo.token_for(index), demo.ID_HOST)
     return TagRead("simulated", TYPE2, uid=bytes.fromhex("04aabbccddeeff"),
                    ndef=b"".join(ndef.message_encoder([ndef.UriRecord(uri)])))
 

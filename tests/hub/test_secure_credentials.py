@@ -11,7 +11,7 @@ from kiosk.hub import credentials, demo, sun
 from kiosk.hub.app import HubSettings
 from kiosk.hub.server import EmbeddedHub
 from kiosk.results import ErrorResult, ShopperResult
-from tests.kiosk.test_service import product
+from tests.taps import product
 
 META = bytes.fromhex("5f3a1c0e9b7d24681357acebdf024680")
 FILE = bytes.fromhex("00112233445566778899aabbccddeeff")

@@ -7,7 +7,7 @@ from kiosk.app import build_service
 from kiosk.hub import demo
 from kiosk.hub.app import HubSettings
 from kiosk.hub.server import EmbeddedHub
-from tests.kiosk.test_service import card, product
+from tests.taps import card, product
 
 
 def test_a_visit_leaves_no_personal_data_in_the_logs(caplog, hub_db, enrolled, hub):

@@ -13,7 +13,7 @@ from kiosk.hub import demo
 from kiosk.hub.app import HubSettings
 from kiosk.hub.server import EmbeddedHub
 from kiosk.results import ErrorResult, ProductResult, SessionEnded, ShopperResult, TapSeen
-from tests.taps import card, product, uri_read  # noqa: F401 - other tests import them from here
+from tests.taps import card, product, uri_read
 
 
 class Results:

@@ -20,7 +20,7 @@ from kiosk.hub import demo
 from kiosk.hub.app import HubSettings
 from kiosk.hub.server import EmbeddedHub
 from kiosk.results import ProductResult, ShopperResult
-from tests.kiosk.test_service import card, product
+from tests.taps import card, product
 
 SHOPPER = 3
 SHOPPER_ID = "shopper-03"

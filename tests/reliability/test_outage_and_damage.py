@@ -10,7 +10,7 @@ from kiosk import api
 from kiosk.app import build_service, ensure_enrolled
 from kiosk.hub import demo
 from kiosk.results import ErrorResult, ProductResult, ShopperResult
-from tests.kiosk.test_service import card, product
+from tests.taps import card, product
 from tests.reliability.conftest import report
 
 

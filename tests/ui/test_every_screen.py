@@ -2,7 +2,7 @@
 printed at the end of the run), with no text spilling out of its box."""
 import pytest
 
-from tests.kiosk.test_service import card, product
+from tests.taps import card, product
 from tests.ui.conftest import STAFF_UID, TECH_UID, uid_read, walk
 
 from ui.format import LANGUAGE_NAMES

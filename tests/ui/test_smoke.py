@@ -12,7 +12,7 @@ from tests.ui.conftest import SHOTS, texts
 def test_tap_shows_shopper_screen_then_idle_returns_to_attract(kiosk):
     from kivy.core.window import Window
 
-    from tests.kiosk.test_service import card
+    from tests.taps import card
     driver = kiosk(idle_warning_s=1.0, idle_timeout_s=2.0)
     app, reader, pump = driver.app, driver.reader, driver.pump
     assert app.sm.current == "attract"
