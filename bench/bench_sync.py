@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kiosk import api  # noqa: E402
 from kiosk.app import build_service, ensure_enrolled  # noqa: E402
 from kiosk.config import load_config  # noqa: E402
-from kiosk.hub import demo  # noqa: E402
-from kiosk.hub.app import HubSettings  # noqa: E402
-from kiosk.hub.server import EmbeddedHub  # noqa: E402
-from kiosk.hub.store import HubStore  # noqa: E402
+from hub import demo  # noqa: E402
+from hub.app import HubSettings  # noqa: E402
+from hub.server import EmbeddedHub  # noqa: E402
+from hub.store import HubStore  # noqa: E402
 
 GTINS = [p["gtin"] for p in demo.products()]
 

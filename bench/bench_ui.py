@@ -46,12 +46,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _card(index: int):
-    """Demo shopper card `index` as the reader reports it (kiosk.hub.demo is plain data and
+    """Demo shopper card `index` as the reader reports it (hub.demo is plain data and
     SQL: the kiosk process still never imports the hub's web framework)."""
     import ndef
 
     from drivers.base import TYPE2, TagRead
-    from kiosk.hub import demo
+    from hub import demo
     uri = demo.shopper_uri(demo.token_for(index), demo.ID_HOST)
     return TagRead("simulated", TYPE2, uid=bytes.fromhex("04aabbccddeeff"),
                    ndef=b"".join(ndef.message_encoder([ndef.UriRecord(uri)])))
@@ -209,8 +209,8 @@ def main() -> int:
         return 0
     from kiosk.app import ensure_enrolled
     from kiosk.config import load_config
-    from kiosk.hub.app import HubSettings
-    from kiosk.hub.server import EmbeddedHub
+    from hub.app import HubSettings
+    from hub.server import EmbeddedHub
     for key, value in _env().items():
         os.environ.setdefault(key, value)
 

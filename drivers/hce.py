@@ -12,17 +12,14 @@ import os
 import struct
 
 from drivers.base import HceAnswer
+from kiosk.api import HCE_DOMAIN as DOMAIN, HCE_NONCE_BYTES as NONCE_BYTES, hce_signed_message
 
 # Proprietary AID (ISO 7816-5 category F): "F0" + "KIOSK" + version 01.
 AID = bytes.fromhex("F04B494F534B01")
 CLA_PROPRIETARY = 0x80
 INS_CHALLENGE = 0x10
-NONCE_BYTES = 16
 SIGNATURE_BYTES = 64
 PROTOCOL_VERSION = 1
-# What the phone signs: DOMAIN || nonce || kiosk id (UTF-8). The domain tag keeps the key
-# from ever signing something that could be mistaken for another protocol's message.
-DOMAIN = b"kiosk-hce-v1"
 
 SW_OK = b"\x90\x00"
 
@@ -47,7 +44,7 @@ def challenge_apdu(nonce: bytes, kiosk_id: str) -> bytes:
 
 
 def signed_message(nonce: bytes, kiosk_id: str) -> bytes:
-    return DOMAIN + nonce + kiosk_id.encode("utf-8")
+    return hce_signed_message(nonce, kiosk_id)  # the format is the hub's contract (kiosk.api)
 
 
 def parse_challenge_response(data: bytes, nonce: bytes, kiosk_id: str) -> HceAnswer:

@@ -7,12 +7,40 @@ against any server honouring these shapes; `from_json` functions refuse anything
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from kiosk.errors import HubProtocolError
+
+# The phone credential (docs/phone-credential.md): what the phone signs is
+# HCE_DOMAIN || nonce || kiosk id (UTF-8); the domain tag keeps the key from ever signing
+# something that could be mistaken for another protocol's message.
+HCE_NONCE_BYTES = 16
+HCE_DOMAIN = b"kiosk-hce-v1"
+
+
+def hce_signed_message(nonce: bytes, kiosk_id: str) -> bytes:
+    return HCE_DOMAIN + nonce + kiosk_id.encode("utf-8")
+
+
+# Tag formats both sides write and read (kiosk.identity parses them).
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+
+
+def gtin_check_digit(body: str) -> int:
+    """GS1 mod-10 check digit for the digits before it."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10
+
+
+def shopper_uri(token: str, id_host: str) -> str:
+    if not TOKEN_RE.match(token):
+        raise ValueError("a shopper token is 16-128 characters of A-Z a-z 0-9 _ -")
+    return f"https://{id_host}/s/{token}"
+
 
 SESSION_HEADER = "Kiosk-Session"  # the hub-issued check-in session, for GET /v1/session/view
 PROBLEM_BASE = "https://nfc-kiosk.dev/problems/"

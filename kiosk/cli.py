@@ -29,21 +29,14 @@ def _config(args, **overrides) -> Config:
 
 # -- hub ------------------------------------------------------------------------
 def cmd_hub(args) -> int:
-    from kiosk.hub.app import HubSettings
-    from kiosk.hub.server import serve
+    """`kiosk hub ...` is the hub's own command (hub/cli.py); the kiosk config gives the default file."""
+    from hub.cli import main as hub_main
 
-    db = Path(args.db) if args.db else _config(args).data_dir / "hub.db"
-    db.parent.mkdir(parents=True, exist_ok=True)
-    print(f"hub: database {db}; http://{args.host}:{args.port} (OpenAPI at /openapi.json)", file=sys.stderr)
-    if args.demo:
-        print(f"hub: demo world loaded; enrollment code {DEMO_CODE!r}; `kiosk demo-cards` lists the cards",
-              file=sys.stderr)
-    serve(HubSettings(db_path=db, demo=args.demo, admin_token=args.admin_token or ""), args.host, args.port)
-    return 0
+    return hub_main(args.hub_args, default_db=_config(args).data_dir / "hub.db")
 
 
 def cmd_demo_cards(args) -> int:
-    from kiosk.hub import demo
+    from hub import demo
 
     cards, products = demo.demo_cards(), demo.demo_products(limit=args.products)
     if args.json:
@@ -328,13 +321,13 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from kiosk.hub.app import HubSettings
-    from kiosk.hub.server import EmbeddedHub
+    from hub.app import HubSettings
+    from hub.server import EmbeddedHub
 
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
     config = load_config(args.config, overrides={"data_dir": data_dir, "reader": "simulated"})
     if not config.technician_pin_hash:  # the demo technician PIN, like the demo badges' (README)
-        from kiosk.hub.demo import DEMO_PIN
+        from hub.demo import DEMO_PIN
         from kiosk.staff import hash_pin
         config = config.replace(technician_pin_hash=hash_pin(DEMO_PIN))
     hub = EmbeddedHub(HubSettings(db_path=config.data_dir / "hub.db", demo=True)).start()
@@ -363,10 +356,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("hub", help="run the reference hub")
-    s.add_argument("--db"), s.add_argument("--host", default="127.0.0.1"), s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--demo", action="store_true", help="seed the demo world")
-    s.add_argument("--admin-token", help="token for shopper-app calls (phone key registration)")
+    s = sub.add_parser("hub", help="run the reference hub (`kiosk hub --help` for its options)", add_help=False)
+    s.add_argument("hub_args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_hub)
 
     s = sub.add_parser("demo", help="the kiosk UI with an embedded demo hub and a simulated reader")
@@ -417,7 +408,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if args.command == "hub":  # everything after `hub` is the hub's own command line
+        args.hub_args = extra + args.hub_args
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     logs.configure(args.verbose)
     try:
         return args.func(args)

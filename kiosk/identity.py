@@ -18,11 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 import ndef
 
 from drivers.base import HCE, MALFORMED, MAX_NDEF_BYTES, MOVED, TagRead
-from kiosk.api import CRED_HCE, CRED_SUN, CRED_TOKEN, CRED_UID
+from kiosk.api import CRED_HCE, CRED_SUN, CRED_TOKEN, CRED_UID, TOKEN_RE, gtin_check_digit, shopper_uri  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 DIGITAL_LINK_RE = re.compile(r"/01/(\d{8}|\d{12}|\d{13}|\d{14})(?=/|$)")
 SUN_PATH = "/c"
 MAX_URI_CHARS = 2048
@@ -71,12 +70,6 @@ class Unreadable:
 Tap = ShopperTap | ProductTap | Unreadable
 
 
-def gtin_check_digit(body: str) -> int:
-    """GS1 mod-10 check digit for the digits before it."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
-
-
 def normalise_gtin(gtin: str) -> str | None:
     """GTIN-8/12/13/14 -> 14 digits, or None when it is not a valid GTIN."""
     if not gtin.isascii() or not gtin.isdigit() or len(gtin) not in (8, 12, 13, 14):
@@ -91,12 +84,6 @@ def digital_link(gtin: str, host: str = "id.gs1.org") -> str:
     if gtin14 is None:
         raise ValueError(f"not a valid GTIN: {gtin!r}")
     return f"https://{host}/01/{gtin14}"
-
-
-def shopper_uri(token: str, id_host: str) -> str:
-    if not TOKEN_RE.match(token):
-        raise ValueError("a shopper token is 16-128 characters of A-Z a-z 0-9 _ -")
-    return f"https://{id_host}/s/{token}"
 
 
 def first_uri(message: bytes) -> str | Unreadable:

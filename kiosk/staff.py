@@ -5,7 +5,7 @@ the settings a technician changes on the device (what a reader test shows: kiosk
     ok = lock.check(pin, stored_hash)          # StaffResult-free: True/False, raises PinLocked
     settings = DeviceSettings(config.data_dir / "settings.json"); config = settings.apply(config)
 
-Staff PINs are verified by the hub (kiosk/hub/staff.py); only the technician PIN lives here,
+Staff PINs are verified by the hub (hub/staff.py); only the technician PIN lives here,
 hashed with scrypt, so a technician can get in while the hub is unreachable or before the
 kiosk is enrolled. Nothing here touches Kivy or the screen; nothing here logs a PIN.
 """

@@ -17,8 +17,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 from kiosk.config import load_config  # noqa: E402
-from kiosk.hub.app import HubSettings  # noqa: E402
-from kiosk.hub.server import EmbeddedHub  # noqa: E402
+from hub.app import HubSettings  # noqa: E402
+from hub.server import EmbeddedHub  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
     """The demo world seeded once per run (drawing 152 images takes a moment); tests copy it."""
-    from kiosk.hub import demo
-    from kiosk.hub.store import HubStore
+    from hub import demo
+    from hub.store import HubStore
 
     path = tmp_path_factory.mktemp("demo") / "hub.db"
     store = HubStore(path)

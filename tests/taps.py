@@ -3,7 +3,7 @@
 import ndef
 
 from drivers.base import TYPE2, TagRead
-from kiosk.hub import demo
+from hub import demo
 
 
 def uri_read(uri: str) -> TagRead:

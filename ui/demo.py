@@ -13,7 +13,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 
 from drivers.base import TYPE2, UID_ONLY, TagRead
-from kiosk.hub import demo
+from hub import demo
 
 
 def _uri_read(uri: str) -> TagRead:

@@ -5,7 +5,7 @@ import uuid
 import requests
 
 from kiosk import api
-from kiosk.hub import demo
+from hub import demo
 
 
 def enroll(hub, code="DEMO"):

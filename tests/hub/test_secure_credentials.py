@@ -7,9 +7,9 @@ from drivers import hce
 from drivers.base import HCE, TYPE4, HceAnswer, TagRead
 from drivers.hce_phone import Phone
 from kiosk.app import build_service
-from kiosk.hub import credentials, demo, sun
-from kiosk.hub.app import HubSettings
-from kiosk.hub.server import EmbeddedHub
+from hub import credentials, demo, sun
+from hub.app import HubSettings
+from hub.server import EmbeddedHub
 from kiosk.results import ErrorResult, ShopperResult
 from tests.taps import product
 

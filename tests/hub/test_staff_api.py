@@ -2,7 +2,7 @@
 only among shoppers who allowed it, lookup, and every refusal an RFC 9457 problem."""
 import requests
 
-from kiosk.hub import demo, staff
+from hub import demo, staff
 
 STAFF_UID, TECH_UID = "04a1b2c3d4e501", "04a1b2c3d4e502"
 

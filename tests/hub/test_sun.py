@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings, strategies as st
 
-from kiosk.hub.sun import (
+from hub.sun import (
     ENCRYPTED, ENCRYPTED_FILE, PLAIN, MemoryCounterStore, SunInvalid, SunLayout, SunMessage,
     SunReplay, SunUnknownCard, check_counter, make_sun_url, parse_sun_url, verify, verify_url,
 )

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from kiosk.cli import parser
-from kiosk.hub import demo
+from hub import demo
 
 
 def kiosk(*args, data_dir, check=False):

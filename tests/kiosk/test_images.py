@@ -1,7 +1,7 @@
 """Product images: fetched once from the hub on loopback, kept on disk, found again after a
 restart while the hub is away, from memory only (what the UI thread is allowed to ask)."""
 from kiosk.app import build_service
-from kiosk.hub import demo
+from hub import demo
 from kiosk.images import image_kind
 
 

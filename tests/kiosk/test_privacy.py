@@ -4,9 +4,9 @@ import logging
 
 from drivers.simulated import SimulatedReader
 from kiosk.app import build_service
-from kiosk.hub import demo
-from kiosk.hub.app import HubSettings
-from kiosk.hub.server import EmbeddedHub
+from hub import demo
+from hub.app import HubSettings
+from hub.server import EmbeddedHub
 from tests.taps import card, product
 
 

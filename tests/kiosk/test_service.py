@@ -9,9 +9,9 @@ import pytest
 from drivers.base import TYPE2, TagRead
 from drivers.simulated import SimulatedReader
 from kiosk.app import build_service
-from kiosk.hub import demo
-from kiosk.hub.app import HubSettings
-from kiosk.hub.server import EmbeddedHub
+from hub import demo
+from hub.app import HubSettings
+from hub.server import EmbeddedHub
 from kiosk.results import ErrorResult, ProductResult, SessionEnded, ShopperResult, TapSeen
 from tests.taps import card, product, uri_read
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from kiosk.hub.server import free_port
+from hub.server import free_port
 
 
 class HubProcess:

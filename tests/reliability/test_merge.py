@@ -16,9 +16,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from kiosk import api
 from kiosk.app import build_service, ensure_enrolled
 from kiosk.config import load_config
-from kiosk.hub import demo
-from kiosk.hub.app import HubSettings
-from kiosk.hub.server import EmbeddedHub
+from hub import demo
+from hub.app import HubSettings
+from hub.server import EmbeddedHub
 from kiosk.results import ProductResult, ShopperResult
 from tests.taps import card, product
 

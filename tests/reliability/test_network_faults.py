@@ -6,7 +6,7 @@ import time
 
 from kiosk import api
 from kiosk.app import build_service, ensure_enrolled
-from kiosk.hub import demo
+from hub import demo
 from tests.taps import card, product
 from tests.reliability.conftest import report
 from tests.reliability.faultproxy import FaultProxy, Scripted, wait_until

@@ -8,7 +8,7 @@ import pytest
 
 from kiosk import api
 from kiosk.app import build_service, ensure_enrolled
-from kiosk.hub import demo
+from hub import demo
 from kiosk.results import ErrorResult, ProductResult, ShopperResult
 from tests.taps import card, product
 from tests.reliability.conftest import report

@@ -4,7 +4,7 @@ import re
 
 from babel.messages.pofile import read_po
 
-from kiosk.hub import demo
+from hub import demo
 from ui import build, theme
 from ui.widgets import KEYBOARDS, key_face
 

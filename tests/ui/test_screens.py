@@ -2,7 +2,7 @@
 hub on loopback: what a shopper, a member of staff and a technician would notice."""
 import time
 
-from kiosk.hub import demo
+from hub import demo
 from tests.taps import card, product
 from tests.ui.conftest import STAFF_UID, texts, uid_read, visible, walk
 

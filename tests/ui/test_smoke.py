@@ -5,7 +5,7 @@ from pathlib import Path
 
 from drivers.simulated import SimulatedReader
 from kiosk.app import build_service
-from kiosk.hub import demo
+from hub import demo
 from tests.ui.conftest import SHOTS, texts
 
 

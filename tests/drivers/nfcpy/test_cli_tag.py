@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from kiosk.hub import demo
+from hub import demo
 from kiosk.tagtool import product_message, shopper_card_message
 from tests.emulators.nfc_udp import Ntag213, phone
 from drivers.hce_phone import Phone

@@ -12,7 +12,7 @@ import drivers
 from drivers import hce
 from drivers.hce_phone import Phone
 from kiosk.app import build_service
-from kiosk.hub import demo
+from hub import demo
 from kiosk.provisioning import load_identity
 from kiosk.results import ErrorResult, ProductResult, ShopperResult
 from kiosk.tagtool import product_message, shopper_card_message

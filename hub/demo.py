@@ -17,9 +17,9 @@ import random
 import time
 import uuid
 
-from kiosk.identity import gtin_check_digit, shopper_uri
+from kiosk.api import gtin_check_digit, shopper_uri
 from kiosk.pins import hash_pin
-from kiosk.hub.store import HubStore, search_key
+from hub.store import HubStore, search_key
 
 ID_HOST = "id.nfc-kiosk.dev"
 ENROLLMENT_CODE = "DEMO"  # reusable demo code: brand Lotus & Linen, store Saigon Centre

@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk import __version__, api
-from kiosk.hub import credentials, events, profile
-from kiosk.hub import staff as staff_routes
-from kiosk.hub.metrics import Metrics
-from kiosk.hub.store import Device, HubFailure, HubStore
+from hub import credentials, events, profile
+from hub import staff as staff_routes
+from hub.metrics import Metrics
+from hub.store import Device, HubFailure, HubStore
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -72,7 +72,7 @@ def problem(status: int, ptype: str, title: str, detail: str = "", headers: dict
 def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     store = store or HubStore(settings.db_path)
     if settings.demo:
-        from kiosk.hub import demo
+        from hub import demo
         demo.seed(store)
     metrics = Metrics()
     app = FastAPI(title="NFC kiosk hub", version=__version__,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from kiosk import api
-from kiosk.hub.store import Device, HubFailure, HubStore
+from hub.store import Device, HubFailure, HubStore
 
 LAPSED_AFTER_S = 90 * 24 * 3600
 ALL_BRANDS = "*"

@@ -13,7 +13,7 @@ import time
 
 import uvicorn
 
-from kiosk.hub.app import HubSettings, create_app
+from hub.app import HubSettings, create_app
 
 log = logging.getLogger(__name__)
 

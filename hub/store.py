@@ -61,7 +61,7 @@ class HubStore:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         conn = self.conn
-        conn.executescript(resources.files("kiosk.hub").joinpath("schema.sql").read_text())
+        conn.executescript(resources.files("hub").joinpath("schema.sql").read_text())
         if not self.get_setting("pepper"):
             self.set_setting("pepper", secrets.token_hex(32))
         self.pepper = bytes.fromhex(self.get_setting("pepper"))

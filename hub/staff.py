@@ -19,9 +19,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from kiosk import api
-from kiosk.hub import profile
+from hub import profile
 from kiosk.pins import verify_pin
-from kiosk.hub.store import Device, HubFailure, HubStore, search_key
+from hub.store import Device, HubFailure, HubStore, search_key
 
 MAX_FAILURES = 5
 LOCK_S = 300

@@ -11,9 +11,8 @@ import time
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from drivers import hce
 from kiosk import api
-from kiosk.hub.store import Device, HubFailure, HubStore
+from hub.store import Device, HubFailure, HubStore
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +86,14 @@ def resolve_phone(store: HubStore, device: Device, wire: dict) -> str:
     kiosk_id = _str(wire, "kiosk_id", 128)
     if kiosk_id != device.id:
         raise refused("the phone answered a challenge from another kiosk")
-    if len(nonce) != hce.NONCE_BYTES:
+    if len(nonce) != api.HCE_NONCE_BYTES:
         raise invalid("the challenge nonce has the wrong length")
     row = store.one("SELECT shopper_id, public_key FROM phone_keys WHERE credential_id=? AND revoked=0",
                     (credential_id,))
     if not row:
         raise unknown()
     try:
-        Ed25519PublicKey.from_public_bytes(bytes(row[1])).verify(signature, hce.signed_message(nonce, kiosk_id))
+        Ed25519PublicKey.from_public_bytes(bytes(row[1])).verify(signature, api.hce_signed_message(nonce, kiosk_id))
     except (InvalidSignature, ValueError):
         log.warning("phone credential refused: bad signature")
         raise refused("the phone's answer does not verify") from None
@@ -114,7 +113,7 @@ class SunCounters:
         self.store = store
 
     def advance(self, uid: bytes, counter: int) -> None:
-        from kiosk.hub import sun
+        from hub import sun
 
         cur = self.store.conn.execute("UPDATE sun_cards SET last_counter=? WHERE uid=? AND last_counter<?",
                                       (counter, uid.hex(), counter))
@@ -131,7 +130,7 @@ def register_sun_card(store: HubStore, shopper_id: str, uid: bytes, file_key: by
 
 def resolve_sun(store: HubStore, url: str) -> str:
     """Verify an NTAG 424 DNA SUN message (AN12196) and consume its read counter."""
-    from kiosk.hub import sun
+    from hub import sun
 
     meta = store.get_setting("sun_meta_read_key")
 

@@ -16,9 +16,9 @@ import sqlite3
 import time
 
 from kiosk import api
-from kiosk.hub import credentials
-from kiosk.hub.profile import ALL_BRANDS
-from kiosk.hub.store import Device, HubFailure, HubStore
+from hub import credentials
+from hub.profile import ALL_BRANDS
+from hub.store import Device, HubFailure, HubStore
 
 log = logging.getLogger(__name__)
 
