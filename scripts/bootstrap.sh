@@ -11,7 +11,8 @@ purpose="${1:-demo}"
 pkgs=(python3-venv swig libpcsclite-dev pcscd libusb-1.0-0 libgl1 libegl1 libgl1-mesa-dri
       libmtdev1 xvfb xauth fonts-noto-core)
 # The virtual PC/SC reader is for tests only: never on a production kiosk (`kiosk doctor`).
-[ "$purpose" = test ] && pkgs+=(vsmartcard-vpcd pcsc-tools)
+# The hub's tests run on SQLite and on a throwaway PostgreSQL cluster (tests/pgcluster.py).
+[ "$purpose" = test ] && pkgs+=(vsmartcard-vpcd pcsc-tools postgresql)
 
 missing=()
 for p in "${pkgs[@]}"; do
