@@ -18,6 +18,8 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk import __version__, api
@@ -32,9 +34,13 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class HubSettings:
-    db_path: Path
+    db_path: Path | str  # a SQLite file, or a database URL (postgresql://user@host:port/db)
     demo: bool = False
     admin_token: str = ""  # for shopper-app calls such as phone key registration
+    migrate: bool = True  # False: refuse a database whose schema is behind (`kiosk hub migrate`)
+    pool_size: int = 5
+    pool_overflow: int = 5
+    pool_timeout_s: float = 5.0
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "HubSettings":
@@ -42,8 +48,12 @@ class HubSettings:
         db = overrides.pop("db_path", None) or environ.get("KIOSK_HUB_DB")
         if not db:
             raise RuntimeError("KIOSK_HUB_DB is not set: where should the hub keep its database?")
-        return cls(db_path=Path(db), demo=overrides.pop("demo", environ.get("KIOSK_HUB_DEMO") == "1"),
-                   admin_token=overrides.pop("admin_token", environ.get("KIOSK_HUB_ADMIN_TOKEN", "")))
+        return cls(db_path=db if "://" in str(db) else Path(db), demo=overrides.pop("demo", environ.get("KIOSK_HUB_DEMO") == "1"),
+                   admin_token=overrides.pop("admin_token", environ.get("KIOSK_HUB_ADMIN_TOKEN", "")),
+                   migrate=environ.get("KIOSK_HUB_MIGRATE", "1") == "1",
+                   pool_size=int(environ.get("KIOSK_HUB_POOL_SIZE", "5")),
+                   pool_overflow=int(environ.get("KIOSK_HUB_POOL_OVERFLOW", "5")),
+                   pool_timeout_s=float(environ.get("KIOSK_HUB_POOL_TIMEOUT_S", "5")))
 
 
 class EnrollBody(BaseModel):
@@ -70,7 +80,8 @@ def problem(status: int, ptype: str, title: str, detail: str = "", headers: dict
 
 
 def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
-    store = store or HubStore(settings.db_path)
+    store = store or HubStore(settings.db_path, migrate=settings.migrate, pool_size=settings.pool_size,
+                              max_overflow=settings.pool_overflow, pool_timeout_s=settings.pool_timeout_s)
     if settings.demo:
         from hub import demo
         demo.seed(store)
@@ -91,6 +102,19 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     async def on_http(request: Request, exc: StarletteHTTPException):
         kind = api.P_NOT_FOUND if exc.status_code == 404 else api.PROBLEM_BASE + f"http-{exc.status_code}"
         return problem(exc.status_code, kind, str(exc.detail))
+
+    @app.exception_handler(DBAPIError)
+    async def on_database(request: Request, exc: DBAPIError):
+        if not exc.connection_invalidated and not isinstance(exc, (OperationalError, InterfaceError)):
+            log.error("hub database error: %s", type(exc.orig).__name__)
+            return problem(500, api.PROBLEM_BASE + "internal", "the hub failed; try again")
+        log.warning("hub database unavailable: %s", type(exc.orig).__name__)
+        return problem(503, api.PROBLEM_BASE + "unavailable", "the hub's database is unavailable; try again",
+                       headers={"Retry-After": "2"})
+
+    @app.exception_handler(SATimeout)
+    async def on_pool_timeout(request: Request, exc: SATimeout):
+        return problem(503, api.PROBLEM_BASE + "busy", "the hub is busy; try again", headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception):
@@ -118,6 +142,19 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     @app.get("/v1/health")
     def health() -> dict:
         return {"status": "ok", "version": __version__}
+
+    @app.get("/v1/ready")
+    def ready() -> Response:
+        """For a load balancer: 200 only while the database answers and its schema is this hub's."""
+        from hub import migrations
+        try:
+            current = migrations.current(store.engine)
+        except (DBAPIError, SATimeout):
+            return problem(503, api.PROBLEM_BASE + "unavailable", "the hub's database is unavailable")
+        if current != migrations.head():
+            return problem(503, api.PROBLEM_BASE + "unavailable",
+                           f"the database schema is {current}, this hub needs {migrations.head()}")
+        return JSONResponse({"status": "ready", "schema": current})
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def get_metrics() -> PlainTextResponse:

@@ -98,9 +98,9 @@ def resolve_phone(store: HubStore, device: Device, wire: dict) -> str:
         log.warning("phone credential refused: bad signature")
         raise refused("the phone's answer does not verify") from None
     # A nonce is used once: a recorded answer to an old challenge is refused even when resent.
-    cur = store.conn.execute("INSERT INTO hce_nonces(nonce, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                             (f"{kiosk_id}:{nonce.hex()}", time.time()))
-    if cur.rowcount == 0:
+    cur = store.conn.execute("INSERT INTO hce_nonces(nonce, seen_at) VALUES (?, ?) "
+                             "ON CONFLICT DO NOTHING RETURNING nonce", (f"{kiosk_id}:{nonce.hex()}", time.time()))
+    if cur.fetchone() is None:
         raise refused("this phone answer was already used (replay)")
     return row[0]
 

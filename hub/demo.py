@@ -205,3 +205,58 @@ def seed(store: HubStore) -> bool:
 
 
 BRANDS_BY_ID = {b[0]: b[1] for b in BRANDS}
+
+
+def fleet_token(i: int) -> str:
+    """The card token of fleet shopper i (bench and load tests)."""
+    return "fleet" + hashlib.sha256(f"fleet-shopper-{i}".encode()).hexdigest()[:27]
+
+
+def seed_fleet(store: HubStore, brands: int = 4, stores: int = 50, kiosks: int = 500, shoppers: int = 5000) -> dict:
+    """A chain-sized world on top of the demo one, for bench/bench_hub.py: `stores` stores over
+    the demo's first `brands` brands, `kiosks` enrolled kiosks spread over them, `shoppers`
+    shoppers with card tokens, small wishlists and sharing granted, stock in every store."""
+    seed(store)
+    rng = random.Random(7)
+    brand_ids = [b[0] for b in BRANDS[:brands]]
+    catalogue = products()
+    gtins = {b: [p["gtin"] for p in catalogue if p["brand_id"] == b] for b in brand_ids}
+    store_ids = []
+    with store.transaction() as conn:
+        for n in range(stores):
+            brand_id = brand_ids[n % len(brand_ids)]
+            store_id = f"{brand_id}-fleet-{n:03d}"
+            store_ids.append((brand_id, store_id))
+            conn.execute("INSERT INTO stores(id, brand_id, name, city, currency) VALUES (?,?,?,?,?) "
+                         "ON CONFLICT(id) DO NOTHING", (store_id, brand_id, f"Fleet store {n}", "Fleet", "USD"))
+            conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,1) "
+                         "ON CONFLICT(code) DO NOTHING", (f"FLEET-{n:03d}", brand_id, store_id))
+            rows = []
+            for gtin in gtins[brand_id]:
+                rows.append((store_id, gtin, rng.choice([0, 1, 3, 8]), str(rng.randint(1, 12)),
+                             store.next_version(conn, "inventory")))
+            conn.executemany("INSERT INTO inventory(store_id, gtin, quantity, location, version) VALUES (?,?,?,?,?) "
+                             "ON CONFLICT(store_id, gtin) DO NOTHING", rows)
+        people, creds, adds, consents = [], [], [], []
+        for i in range(shoppers):
+            shopper_id = f"fleet-{i:06d}"
+            people.append((shopper_id, f"Shopper {i}", ("en", "vi", "ru", "th")[i % 4], "shopper", 0))
+            creds.append((store.credential_hash(f"token:{fleet_token(i)}"), shopper_id, "token"))
+            for brand_id in rng.sample(brand_ids, 2):
+                for gtin in rng.sample(gtins[brand_id], 3):
+                    adds.append((str(uuid.UUID(int=rng.getrandbits(128), version=4)), shopper_id, gtin, time.time()))
+            consents += [(shopper_id, "*", b, "granted") for b in brand_ids]
+        conn.executemany("INSERT INTO shoppers(id, display_name, locale, role, allow_staff_search) VALUES (?,?,?,?,?) "
+                         "ON CONFLICT(id) DO NOTHING", people)
+        conn.executemany("INSERT INTO credentials(hash, shopper_id, kind) VALUES (?,?,?) ON CONFLICT DO NOTHING", creds)
+        conn.executemany("INSERT INTO wishlist_adds(tag, shopper_id, gtin, received_at) VALUES (?,?,?,?) "
+                         "ON CONFLICT DO NOTHING", adds)
+        conn.executemany("INSERT INTO consents(shopper_id, from_brand, to_brand, state) VALUES (?,?,?,?) "
+                         "ON CONFLICT DO NOTHING", consents)
+    fleet = []
+    for k in range(kiosks):
+        n = k % stores
+        enrolled = store.enroll(f"FLEET-{n:03d}", f"fleet-kiosk-{k}")
+        fleet.append({"device_id": enrolled["device_id"], "device_token": enrolled["device_token"],
+                      "brand_id": enrolled["brand_id"], "store_id": enrolled["store_id"]})
+    return {"kiosks": fleet, "shopper_tokens": [fleet_token(i) for i in range(shoppers)], "gtins": gtins}

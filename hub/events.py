@@ -12,8 +12,9 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
 import time
+
+from sqlalchemy.exc import DBAPIError
 
 from kiosk import api
 from hub import credentials
@@ -44,14 +45,21 @@ def ingest(store: HubStore, device: Device, events: list, metrics=None) -> list[
             with store.transaction():
                 results = [_ingest_one(store, device, event) for event in events]
             break
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 4:
+        except DBAPIError as exc:
+            # SQLite: another writer held the lock past busy_timeout; PostgreSQL: two batches
+            # with the same new event ids raced on the unique key. Both: the batch is retried.
+            if not _retryable(exc) or attempt == 4:
                 raise
             time.sleep(0.05 * (attempt + 1))
     if metrics:
         for result in results:
             metrics.count_event(result["status"])
     return results
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    return "locked" in str(exc.orig) or code in ("40001", "40P01", "23505")
 
 
 def _ingest_one(store: HubStore, device: Device, event) -> dict:
@@ -64,9 +72,9 @@ def _ingest_one(store: HubStore, device: Device, event) -> dict:
     try:
         cur = conn.execute(
             "INSERT INTO events(event_id, device_id, type, body_hash, received_at, body) VALUES (?,?,?,?,?,?) "
-            "ON CONFLICT(event_id) DO NOTHING",
+            "ON CONFLICT(event_id) DO NOTHING RETURNING event_id",
             (event_id, device.id, str(event.get("type")), digest, time.time(), json.dumps(event)[:20000]))
-        if cur.rowcount == 0:
+        if cur.fetchone() is None:  # what was inserted is counted from RETURNING, not a rowcount
             row = conn.execute("SELECT body_hash FROM events WHERE event_id=?", (event_id,)).fetchone()
             if row and row[0] == digest:
                 return {"event_id": event_id, "status": api.DUPLICATE}
@@ -128,7 +136,7 @@ def apply(store: HubStore, device: Device, event: dict) -> str | None:
     shopper_id = _shopper(store, device, event)
     if kind == api.CHECKIN:
         conn.execute("INSERT INTO visits(shopper_id, brand_id, count, last_at) VALUES (?,?,1,?) "
-                     "ON CONFLICT(shopper_id, brand_id) DO UPDATE SET count=count+1, last_at=excluded.last_at",
+                     "ON CONFLICT(shopper_id, brand_id) DO UPDATE SET count=visits.count+1, last_at=excluded.last_at",
                      (shopper_id, device.brand_id, now))
     elif kind == api.SCAN:
         _gtin(event)
@@ -152,7 +160,7 @@ def apply(store: HubStore, device: Device, event: dict) -> str | None:
             raise Rejected("from_brand must be a brand id or '*'")
         state = api.GRANTED if kind == api.CONSENT_GRANT else api.REFUSED
         conn.execute("INSERT INTO consents(shopper_id, from_brand, to_brand, state) VALUES (?,?,?,?) "
-                     "ON CONFLICT DO UPDATE SET state=excluded.state", (shopper_id, from_brand, device.brand_id, state))
+                     "ON CONFLICT(shopper_id, from_brand, to_brand) DO UPDATE SET state=excluded.state", (shopper_id, from_brand, device.brand_id, state))
     elif kind == api.STAFF_LOOKUP:
         staff = event.get("staff_id")
         if not isinstance(staff, str) or not store.one("SELECT 1 FROM shoppers WHERE id=? AND role IN ('staff','technician')",

@@ -7,6 +7,7 @@ port (the demo, `kiosk tap` with no hub given, and the tests).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -24,8 +25,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def serve(settings: HubSettings, host: str = "127.0.0.1", port: int = 8080) -> None:
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+def serve(db, host: str = "127.0.0.1", port: int = 8080, workers: int = 1, admin_token: str = "") -> None:
+    """Run the hub in the foreground: `workers` processes on one port, each with its own pool.
+    Each worker builds its app from the environment (`app_from_env`); the database must be up
+    to date already (the CLI migrated or refused it), so workers never migrate."""
+    os.environ["KIOSK_HUB_DB"] = str(db)
+    os.environ["KIOSK_HUB_MIGRATE"] = "0"
+    os.environ["KIOSK_HUB_DEMO"] = "0"
+    if admin_token:
+        os.environ["KIOSK_HUB_ADMIN_TOKEN"] = admin_token
+    uvicorn.run("hub.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="info", access_log=False, timeout_graceful_shutdown=5)
+
+
+def app_from_env():
+    return create_app(HubSettings.from_env())
 
 
 class EmbeddedHub:

@@ -1,7 +1,7 @@
-"""The hub's storage: one SQLite file, a connection per thread, small transactions.
+"""The hub's storage: SQLite (embedded) or PostgreSQL (a fleet), a bounded pool, small transactions.
 
-The hub is stateless HTTP over this store; everything here is plain SQL that PostgreSQL
-would take with few changes (DESIGN section 11).
+The hub is stateless HTTP over this store. One SQL text serves SQLite and PostgreSQL
+(SQLAlchemy 2 Core `text()`, psycopg 3 underneath); the schema is Alembic migrations.
 
     store = HubStore(Path("hub.db"))
     device = store.enroll("DEMO", "kiosk-1")
@@ -13,14 +13,17 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
-import sqlite3
 import threading
 import time
 import unicodedata
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool, QueuePool
 
 log = logging.getLogger(__name__)
 
@@ -49,56 +52,169 @@ def search_key(text: str) -> str:
     return unicodedata.normalize("NFC", bare).casefold()
 
 
+def _sqlite_connect(dbapi, _record) -> None:
+    dbapi.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN IMMEDIATE itself
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
+        dbapi.execute(f"PRAGMA {pragma}")
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _named(sql: str) -> str:
+    """One SQL text for both dialects: `?` placeholders become SQLAlchemy's `:p0, :p1, ...`."""
+    parts = sql.split("?")
+    return "".join(p + (f":p{i}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+
+_TEXT: dict[str, object] = {}
+
+
+def q(sql: str):
+    found = _TEXT.get(sql)
+    if found is None:
+        found = _TEXT[sql] = text(_named(sql))
+    return found
+
+
+def bind(params) -> dict:
+    if isinstance(params, dict):
+        return params
+    return {f"p{i}": v for i, v in enumerate(params)}
+
+
+def database_url(db: Path | str) -> str:
+    """A file path (SQLite) or a URL: postgresql://user@host:port/db runs on psycopg 3."""
+    db = str(db)
+    if db.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + db.split("://", 1)[1]
+    if "://" in db:
+        return db
+    return "sqlite:///" + str(Path(db))
+
+
+def safe_url(db: Path | str) -> str:
+    """The database named without its password, for messages and logs."""
+    if "://" not in str(db):
+        return str(db)
+    try:
+        return make_url(database_url(db)).render_as_string(hide_password=True).replace("+psycopg", "")
+    except Exception:  # noqa: BLE001 - an unparsable URL is named as given, minus anything after ':' '@'
+        return re.sub(r"//[^@/]*@", "//***@", str(db))
+
+
+class Conn:
+    """The connection a transaction runs on, with the small sqlite3-like surface the hub uses."""
+
+    def __init__(self, sa) -> None:
+        self.sa = sa
+
+    def execute(self, sql: str, params=()):
+        return self.sa.execute(q(sql), bind(params))
+
+    def executemany(self, sql: str, rows) -> None:
+        rows = [bind(r) for r in rows]
+        if rows:
+            self.sa.execute(q(sql), rows)
+
+
+class _Auto:
+    """`store.conn` outside a transaction: each statement is its own short transaction."""
+
+    def __init__(self, store: "HubStore") -> None:
+        self.store = store
+
+    def execute(self, sql: str, params=()):
+        current = self.store._current()
+        if current is not None:
+            return current.execute(sql, params)
+        with self.store.engine.begin() as sa:
+            result = sa.execute(q(sql), bind(params))
+            return _Done(result)
+
+    def executemany(self, sql: str, rows) -> None:
+        with self.store.transaction() as conn:
+            conn.executemany(sql, rows)
+
+
+class _Done:
+    """A finished statement's result, read before its connection went back to the pool."""
+
+    def __init__(self, result) -> None:
+        self.rowcount = result.rowcount
+        self._rows = result.fetchall() if result.returns_rows else []
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self):
+        return self._rows
+
+
 class HubStore:
-    def __init__(self, path: Path | str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = str(path)
+    """The hub's database: SQLite (a file; the embedded default) or PostgreSQL (a URL), through
+    SQLAlchemy 2 Core with a bounded connection pool. The schema is Alembic's (hub/migrations):
+    `migrate=True` brings the database up to date, otherwise a database that is behind is refused."""
+
+    def __init__(self, db: Path | str, migrate: bool = True, pool_size: int = 5, max_overflow: int = 5,
+                 pool_timeout_s: float = 5.0) -> None:
+        self.url = database_url(db)
+        self.safe_url = safe_url(db)
+        self.dialect = make_url(self.url).get_backend_name()
+        if self.dialect == "sqlite":
+            path = Path(make_url(self.url).database or "")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.path = str(path)
+            self.engine = create_engine(self.url, poolclass=QueuePool, pool_size=pool_size, max_overflow=max_overflow,
+                                        pool_timeout=pool_timeout_s, connect_args={"timeout": 30.0, "check_same_thread": False})
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", lambda sa: sa.exec_driver_sql("BEGIN IMMEDIATE"))
+        else:
+            self.path = self.safe_url
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow,
+                                        pool_timeout=pool_timeout_s, pool_pre_ping=True,
+                                        connect_args={"connect_timeout": 5,
+                                                      "options": "-c statement_timeout=10000"})
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
-        conn = self.conn
-        conn.executescript(resources.files("hub").joinpath("schema.sql").read_text())
+        from hub import migrations
+        if migrate:
+            migrations.upgrade(self.engine)
+        else:
+            migrations.require_current(self.engine, self.safe_url)
         if not self.get_setting("pepper"):
-            self.set_setting("pepper", secrets.token_hex(32))
+            self.conn.execute("INSERT INTO settings(key, value) VALUES (?,?) ON CONFLICT(key) DO NOTHING",
+                              ("pepper", secrets.token_hex(32)))
         self.pepper = bytes.fromhex(self.get_setting("pepper"))
 
+    @staticmethod
+    def engine_for(db: Path | str):
+        return create_engine(database_url(db), poolclass=NullPool)
+
     @property
-    def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
+    def conn(self):
+        return self._current() or _Auto(self)
+
+    def _current(self) -> Conn | None:
+        return getattr(self._local, "tx", None)
 
     def close(self) -> None:
-        with self._all_lock:
-            for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self.engine.dispose()
 
     @contextlib.contextmanager
     def transaction(self):
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        """One transaction on one pooled connection; nested use joins the outer one."""
+        current = self._current()
+        if current is not None:
+            yield current
+            return
+        with self.engine.connect() as sa:
+            with sa.begin():
+                self._local.tx = Conn(sa)
+                try:
+                    yield self._local.tx
+                finally:
+                    self._local.tx = None
 
     def one(self, sql: str, params=()) -> tuple | None:
         return self.conn.execute(sql, params).fetchone()
@@ -119,14 +235,16 @@ class HubStore:
         """The keyed hash kiosks compute with the `credential_key` they got at enrollment."""
         return hmac.new(self.pepper, stable_id.encode(), hashlib.sha256).hexdigest()
 
-    def next_version(self, conn: sqlite3.Connection, name: str) -> int:
-        conn.execute("INSERT INTO counters(name, value) VALUES (?, 1) "
-                     "ON CONFLICT(name) DO UPDATE SET value = value + 1", (name,))
-        return conn.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()[0]
+    def next_version(self, conn, name: str) -> int:
+        return conn.execute("INSERT INTO counters(name, value) VALUES (?, 1) "
+                            "ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                            (name,)).fetchone()[0]
 
     # -- devices -----------------------------------------------------------------
     def add_enrollment_code(self, code: str, brand_id: str, store_id: str, reusable: bool = False) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,?)",
+        self.conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,?) "
+                          "ON CONFLICT(code) DO UPDATE SET brand_id=excluded.brand_id, store_id=excluded.store_id, "
+                          "reusable=excluded.reusable, used_by=NULL",
                           (code, brand_id, store_id, int(reusable)))
 
     def enroll(self, code: str, name: str) -> dict:

@@ -32,7 +32,6 @@ def demo_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "hub.db"
     store = HubStore(path)
     demo.seed(store)
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     return path
 
