@@ -35,3 +35,44 @@ def test_kiosk_hub_is_the_hubs_own_command(tmp_path):
     assert "Traceback" not in run.stderr
     help_text = subprocess.run([sys.executable, "-m", "hub", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert help_text.returncode == 0 and "--db" in help_text.stdout
+
+
+def test_the_hub_installs_alone_and_serves_without_kivy_or_reader_libraries(tmp_path):
+    """pip install ".[hub]" into a fresh venv: no Kivy, nfcpy or pyscard; the hub migrates a
+    database and answers /v1/ready."""
+    import shutil
+    import time
+
+    import requests
+
+    from hub.server import free_port
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", "build", ".git", "__pycache__", "*.egg-info"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    subprocess.run([py, "-m", "pip", "install", "-q", f"{src}[hub]"], check=True, capture_output=True, timeout=600)
+    probe = subprocess.run([py, "-c", "import importlib.util as u; print([m for m in ('kivy', 'nfc', 'smartcard', "
+                                      "'ndef', 'requests') if u.find_spec(m)])"], capture_output=True, text=True,
+                           check=True, cwd=tmp_path)
+    assert probe.stdout.strip() == "[]"
+    db = tmp_path / "alone.db"
+    assert subprocess.run([str(venv / "bin" / "kiosk-hub"), "migrate", "--db", str(db)], cwd=tmp_path,
+                          capture_output=True, timeout=60).returncode == 0
+    port = free_port()
+    proc = subprocess.Popen([str(venv / "bin" / "kiosk-hub"), "--db", str(db), "--port", str(port)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                ready = requests.get(f"http://127.0.0.1:{port}/v1/ready", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.2)
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    finally:
+        proc.terminate()
+        proc.wait(10)
