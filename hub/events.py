@@ -68,21 +68,16 @@ def _ingest_one(store: HubStore, device: Device, event) -> dict:
         return {"event_id": str(event_id), "status": api.REJECTED, "reason": "event_id must be a UUID"}
     digest = payload_hash(event)
     conn = store.conn
+    if event.get("type") == api.SCAN and not event.get("shopper_id") and not event.get("credential"):
+        return _anonymous_scan(conn, device, event, event_id, digest)
     conn.execute("SAVEPOINT event")
     try:
-        cur = conn.execute(
-            "INSERT INTO events(event_id, device_id, type, body_hash, received_at, body) VALUES (?,?,?,?,?,?) "
-            "ON CONFLICT(event_id) DO NOTHING RETURNING event_id",
-            (event_id, device.id, str(event.get("type")), digest, time.time(), json.dumps(event)[:20000]))
-        if cur.fetchone() is None:  # what was inserted is counted from RETURNING, not a rowcount
-            row = conn.execute("SELECT body_hash FROM events WHERE event_id=?", (event_id,)).fetchone()
-            if row and row[0] == digest:
-                return {"event_id": event_id, "status": api.DUPLICATE}
-            log.error("event %s re-sent with a different payload (sender bug)", event_id)
-            return {"event_id": event_id, "status": api.REJECTED,
-                    "reason": "the same event_id was already received with a different payload"}
+        seen = _receipt(conn, device, event, event_id, digest)
+        if seen is not None:
+            return seen
         shopper_id = apply(store, device, event)
-        conn.execute("UPDATE events SET shopper_id=? WHERE event_id=?", (shopper_id, event_id))
+        if shopper_id:
+            conn.execute("UPDATE events SET shopper_id=? WHERE event_id=?", (shopper_id, event_id))
         return {"event_id": event_id, "status": api.CREATED}
     except (Rejected, HubFailure) as exc:
         # A refused event is rolled back whole: refusal is not receipt, so the same event
@@ -91,6 +86,32 @@ def _ingest_one(store: HubStore, device: Device, event) -> dict:
         return {"event_id": event_id, "status": api.REJECTED, "reason": str(getattr(exc, "detail", exc))[:300]}
     finally:
         conn.execute("RELEASE event")
+
+
+def _receipt(conn, device: Device, event: dict, event_id: str, digest: str, shopper_id=None) -> dict | None:
+    """Insert the receipt; None when it is new, else the duplicate or conflict outcome."""
+    cur = conn.execute(
+        "INSERT INTO events(event_id, device_id, type, body_hash, shopper_id, received_at, body) "
+        "VALUES (?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING RETURNING event_id",
+        (event_id, device.id, str(event.get("type")), digest, shopper_id, time.time(), json.dumps(event)[:20000]))
+    if cur.fetchone() is not None:  # what was inserted is counted from RETURNING, not a rowcount
+        return None
+    row = conn.execute("SELECT body_hash FROM events WHERE event_id=?", (event_id,)).fetchone()
+    if row and row[0] == digest:
+        return {"event_id": event_id, "status": api.DUPLICATE}
+    log.error("event %s re-sent with a different payload (sender bug)", event_id)
+    return {"event_id": event_id, "status": api.REJECTED,
+            "reason": "the same event_id was already received with a different payload"}
+
+
+def _anonymous_scan(conn, device: Device, event: dict, event_id: str, digest: str) -> dict:
+    """The bulk of a store's traffic: a product scan attached to nobody. Checked before its
+    receipt is written, so it is one statement and needs no savepoint."""
+    try:
+        _gtin(event)
+    except Rejected as exc:
+        return {"event_id": event_id, "status": api.REJECTED, "reason": str(exc)}
+    return _receipt(conn, device, event, event_id, digest) or {"event_id": event_id, "status": api.CREATED}
 
 
 def _gtin(event: dict) -> str:

@@ -58,6 +58,11 @@ def _sqlite_connect(dbapi, _record) -> None:
         dbapi.execute(f"PRAGMA {pragma}")
 
 
+def _sqlite_begin(sa) -> None:
+    if sa.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        sa.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -129,9 +134,8 @@ class _Auto:
         current = self.store._current()
         if current is not None:
             return current.execute(sql, params)
-        with self.store.engine.begin() as sa:
-            result = sa.execute(q(sql), bind(params))
-            return _Done(result)
+        with self.store.autocommit.connect() as sa:  # one statement, atomic by itself: no BEGIN/COMMIT
+            return _Done(sa.execute(q(sql), bind(params)))
 
     def executemany(self, sql: str, rows) -> None:
         with self.store.transaction() as conn:
@@ -169,13 +173,16 @@ class HubStore:
             self.engine = create_engine(self.url, poolclass=QueuePool, pool_size=pool_size, max_overflow=max_overflow,
                                         pool_timeout=pool_timeout_s, connect_args={"timeout": 30.0, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_connect)
-            event.listen(self.engine, "begin", lambda sa: sa.exec_driver_sql("BEGIN IMMEDIATE"))
+            event.listen(self.engine, "begin", _sqlite_begin)
         else:
             self.path = self.safe_url
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow,
                                         pool_timeout=pool_timeout_s, pool_pre_ping=True,
                                         connect_args={"connect_timeout": 5,
                                                       "options": "-c statement_timeout=10000"})
+        # Statements outside a transaction (most reads) run on an autocommit twin of the engine:
+        # no BEGIN IMMEDIATE taking SQLite's write lock for a read, no BEGIN/COMMIT round trips.
+        self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._local = threading.local()
         from hub import migrations
         if migrate:
