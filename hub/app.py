@@ -8,6 +8,7 @@ at `/openapi.json`.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeout
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk import __version__, api
@@ -30,6 +32,7 @@ from hub.store import Device, HubFailure, HubStore
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
+BATCH_LANES = 2
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,10 @@ class HubSettings:
     demo: bool = False
     admin_token: str = ""  # for shopper-app calls such as phone key registration
     migrate: bool = True  # False: refuse a database whose schema is behind (`kiosk hub migrate`)
-    pool_size: int = 5
-    pool_overflow: int = 5
+    pool_size: int = 10  # also the number of worker threads
+    pool_overflow: int = 10
     pool_timeout_s: float = 5.0
+    max_in_flight: int = 200  # requests at once in one process before it sheds (503 busy)
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "HubSettings":
@@ -51,9 +55,10 @@ class HubSettings:
         return cls(db_path=db if "://" in str(db) else Path(db), demo=overrides.pop("demo", environ.get("KIOSK_HUB_DEMO") == "1"),
                    admin_token=overrides.pop("admin_token", environ.get("KIOSK_HUB_ADMIN_TOKEN", "")),
                    migrate=environ.get("KIOSK_HUB_MIGRATE", "1") == "1",
-                   pool_size=int(environ.get("KIOSK_HUB_POOL_SIZE", "5")),
-                   pool_overflow=int(environ.get("KIOSK_HUB_POOL_OVERFLOW", "5")),
-                   pool_timeout_s=float(environ.get("KIOSK_HUB_POOL_TIMEOUT_S", "5")))
+                   pool_size=int(environ.get("KIOSK_HUB_POOL_SIZE", "10")),
+                   pool_overflow=int(environ.get("KIOSK_HUB_POOL_OVERFLOW", "10")),
+                   pool_timeout_s=float(environ.get("KIOSK_HUB_POOL_TIMEOUT_S", "5")),
+                   max_in_flight=int(environ.get("KIOSK_HUB_MAX_IN_FLIGHT", "200")))
 
 
 class EnrollBody(BaseModel):
@@ -77,6 +82,72 @@ class PhoneKeyBody(BaseModel):
 def problem(status: int, ptype: str, title: str, detail: str = "", headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"type": ptype, "title": title, "status": status, "detail": detail or title},
                         status_code=status, media_type="application/problem+json", headers=headers)
+
+
+class Intake:
+    """Every request passes here first (plain ASGI, in front of FastAPI):
+
+    - a body over `limit` bytes is refused with 413 as it streams in (a missing or lying
+      Content-Length, chunked encoding), before the app sees any of it; a body within the
+      limit is read whole and handed on;
+    - the app's blocking work runs on `threads` worker threads, as many as the connection
+      pool holds: more threads would only queue for connections while fighting over the GIL;
+    - past `max_in_flight` requests at once the hub sheds: 503 `busy` with Retry-After, at
+      once, instead of queueing work whose client will have given up (a kiosk keeps its events
+      in its outbox and shows its cached view). Health and readiness are never shed.
+    """
+
+    ALWAYS = ("/v1/health", "/v1/ready", "/metrics")
+
+    def __init__(self, app, limit: int, threads: int, max_in_flight: int) -> None:
+        self.app, self.limit, self.threads, self.max_in_flight = app, limit, threads, max_in_flight
+        self.in_flight, self._sized = 0, False
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if not self._sized:  # the limiter belongs to the running event loop
+            import anyio.to_thread
+            anyio.to_thread.current_default_thread_limiter().total_tokens = self.threads
+            self._sized = True
+        if self.in_flight >= self.max_in_flight and scope.get("path") not in self.ALWAYS:
+            response = problem(503, api.PROBLEM_BASE + "busy", "the hub is busy; try again", headers={"Retry-After": "1"})
+            return await response(scope, receive, send)
+        self.in_flight += 1
+        try:
+            await self._admitted(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _admitted(self, scope, receive, send) -> None:
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            return await self._refuse(scope, receive, send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None  # the client left: nothing to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await self._refuse(scope, receive, send)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, sent = b"".join(chunks), False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send) -> None:
+        response = problem(413, api.P_INVALID, "request too large",
+                           f"the body may be at most {self.limit} bytes", headers={"Connection": "close"})
+        await response(scope, receive, send)
 
 
 def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
@@ -121,16 +192,16 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         log.exception("hub request failed")
         return problem(500, api.PROBLEM_BASE + "internal", "the hub failed; try again")
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return problem(413, api.P_INVALID, "request too large")
-        return await call_next(request)
+    app.add_middleware(Intake, limit=MAX_BODY_BYTES, threads=settings.pool_size,
+                       max_in_flight=settings.max_in_flight)
 
-    def device(authorization: str = Header(default="")) -> Device:
+    async def device(authorization: str = Header(default="")) -> Device:
+        """The calling kiosk, from its bearer token: from the process's short cache of tokens
+        seen (no thread hop, no query), else looked up in a worker thread."""
         scheme, _, token = authorization.partition(" ")
-        found = store.device_by_token(token) if scheme.lower() == "bearer" and token else None
+        if scheme.lower() != "bearer" or not token or len(token) > 256:
+            raise HubFailure(api.P_UNAUTHORIZED, "a valid device token is required", 401)
+        found = store.cached_device(token) or await run_in_threadpool(store.device_by_token, token)
         if found is None:
             raise HubFailure(api.P_UNAUTHORIZED, "a valid device token is required", 401)
         return found
@@ -168,14 +239,16 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 
     @app.post("/v1/checkins")
     def checkin(body: CheckinBody, dev: Device = Depends(device)) -> dict:
-        try:
-            shopper_id = credentials.resolve(store, dev, body.credential)
-            view = profile.shopper_view(store, dev, shopper_id)
-        except HubFailure:
-            metrics.inc("hub_checkins_refused_total")
-            raise
-        metrics.inc("hub_checkins_total")
-        return {**view, "session": store.open_session(dev, shopper_id)}
+        with store.reading():  # the whole check-in on one pooled connection
+            try:
+                shopper_id = credentials.resolve(store, dev, body.credential)
+                session, opening = store.session_statement(dev, shopper_id)
+                view = profile.shopper_view(store, dev, shopper_id, also=(opening,))
+            except HubFailure:
+                metrics.inc("hub_checkins_refused_total")
+                raise
+            metrics.inc("hub_checkins_total")
+            return {**view, "session": session}
 
     @app.get("/v1/session/view")
     def session_view(kiosk_session: str = Header(default="", alias=api.SESSION_HEADER),
@@ -184,9 +257,15 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         checked them in, while the session lasts. The token is a header, never in the URL."""
         return profile.shopper_view(store, dev, store.session_shopper(dev, kiosk_session))
 
+    # Batches are bulk work no one waits on; check-ins have a shopper in front of the kiosk.
+    # At most BATCH_LANES batches are applied at once per process, the rest wait here (on
+    # no thread), so worker threads stay free for check-ins however many batches arrive.
+    lanes = asyncio.Semaphore(BATCH_LANES)
+
     @app.post("/v1/events:batch")
-    def post_events(body: EventsBody, dev: Device = Depends(device)) -> dict:
-        return {"results": events.ingest(store, dev, body.events, metrics)}
+    async def post_events(body: EventsBody, dev: Device = Depends(device)) -> dict:
+        async with lanes:
+            return {"results": await run_in_threadpool(events.ingest, store, dev, body.events, metrics)}
 
     @app.get("/v1/stores/{store_id}/inventory")
     def inventory(store_id: str, since: str = "", dev: Device = Depends(device)) -> dict:

@@ -17,89 +17,77 @@ LAPSED_AFTER_S = 90 * 24 * 3600
 ALL_BRANDS = "*"
 
 
-def sharing_state(store: HubStore, shopper_id: str, brand_id: str) -> tuple[str, dict[str, str]]:
-    rows = store.all("SELECT from_brand, state FROM consents WHERE shopper_id=? AND to_brand=?",
-                     (shopper_id, brand_id))
-    per_brand = {f: s for f, s in rows}
-    return per_brand.pop(ALL_BRANDS, api.UNDECIDED), per_brand
-
-
-def live_wishlist(store: HubStore, shopper_id: str) -> dict[str, list[str]]:
-    """gtin -> live add tags (adds not taken away by a remove that had seen them)."""
-    rows = store.all("SELECT a.gtin, a.tag FROM wishlist_adds a LEFT JOIN wishlist_removed r ON r.tag = a.tag "
-                     "WHERE a.shopper_id=? AND r.tag IS NULL ORDER BY a.received_at, a.tag", (shopper_id,))
-    items: dict[str, list[str]] = {}
-    for gtin, tag in rows:
-        items.setdefault(gtin, []).append(tag)
-    return items
-
-
-def visit_kind(store: HubStore, shopper_id: str, brand_id: str, now: float | None = None) -> str:
-    row = store.one("SELECT count, last_at FROM visits WHERE shopper_id=? AND brand_id=?", (shopper_id, brand_id))
-    if not row or row[0] == 0:
+def visit_kind(count: int | None, last_at: float | None, now: float | None = None) -> str:
+    if not count:
         return "first"
-    return "lapsed" if (now or time.time()) - row[1] > LAPSED_AFTER_S else "returning"
+    return "lapsed" if (now or time.time()) - (last_at or 0) > LAPSED_AFTER_S else "returning"
 
 
-def shopper_view(store: HubStore, device: Device, shopper_id: str) -> dict:
-    row = store.one("SELECT display_name, locale, role, allow_staff_search, erased FROM shoppers WHERE id=?",
-                    (shopper_id,))
-    if not row or row[4]:
+def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple = ()) -> dict:
+    """Five independent statements, sent together (one round trip on PostgreSQL), plus any
+    `also` statements (a check-in's session) in the same trip."""
+    brand, here = device.brand_id, device.store_id
+    shopper, consents, rows, elsewhere, offers, *_ = store.all_of([
+        ("SELECT s.display_name, s.locale, s.role, s.allow_staff_search, s.erased, v.count, v.last_at "
+         "FROM shoppers s LEFT JOIN visits v ON v.shopper_id = s.id AND v.brand_id = ? WHERE s.id = ?",
+         (brand, shopper_id)),
+        ("SELECT from_brand, state FROM consents WHERE shopper_id=? AND to_brand=?", (shopper_id, brand)),
+        # the live wishlist (adds not taken away by a remove that had seen them), with each
+        # item's product and its stock in this store
+        ("SELECT a.gtin, a.tag, p.brand_id, b.name, p.title, p.price, p.currency, p.online, i.quantity, i.location "
+         "FROM wishlist_adds a LEFT JOIN wishlist_removed r ON r.tag = a.tag "
+         "JOIN products p ON p.gtin = a.gtin JOIN brands b ON b.id = p.brand_id "
+         "LEFT JOIN inventory i ON i.gtin = a.gtin AND i.store_id = ? "
+         "WHERE a.shopper_id = ? AND r.tag IS NULL ORDER BY a.received_at, a.tag", (here, shopper_id)),
+        ("SELECT DISTINCT a.gtin, s.name FROM wishlist_adds a LEFT JOIN wishlist_removed r ON r.tag = a.tag "
+         "JOIN inventory i ON i.gtin = a.gtin JOIN stores s ON s.id = i.store_id "
+         "WHERE a.shopper_id = ? AND r.tag IS NULL AND s.brand_id = ? AND i.store_id <> ? AND i.quantity > 0 "
+         "ORDER BY s.name", (shopper_id, brand, here)),
+        ("SELECT id, title, kind, gtin, discount_pct, valid_until FROM offers WHERE brand_id=? "
+         "AND deleted=0 AND (store_id IS NULL OR store_id=?) ORDER BY id", (brand, here)),
+        *also,
+    ])
+    if not shopper or shopper[0][4]:
         raise HubFailure(api.P_UNKNOWN_CREDENTIAL, "this card or phone is not registered", 404)
-    name, locale, role, allow_search, _ = row
-    brand = device.brand_id
-    sharing, per_brand = sharing_state(store, shopper_id, brand)
-    wishlist, hidden = [], 0
-    tags_by_gtin = live_wishlist(store, shopper_id)
-    if tags_by_gtin:
-        marks = ",".join("?" * len(tags_by_gtin))
-        products = {g: (b, bn, t, p, c, o) for g, b, bn, t, p, c, o in store.all(
-            f"SELECT p.gtin, p.brand_id, b.name, p.title, p.price, p.currency, p.online FROM products p "
-            f"JOIN brands b ON b.id = p.brand_id WHERE p.gtin IN ({marks})", tuple(tags_by_gtin))}
-        stock_here = {g: (q, loc) for g, q, loc in store.all(
-            f"SELECT gtin, quantity, location FROM inventory WHERE store_id=? AND gtin IN ({marks})",
-            (device.store_id, *tags_by_gtin))}
-        elsewhere: dict[str, list[str]] = {}
-        for g, store_name in store.all(
-                f"SELECT i.gtin, s.name FROM inventory i JOIN stores s ON s.id = i.store_id "
-                f"WHERE s.brand_id=? AND i.store_id<>? AND i.quantity>0 AND i.gtin IN ({marks}) ORDER BY s.name",
-                (brand, device.store_id, *tags_by_gtin)):
-            elsewhere.setdefault(g, []).append(store_name)
-        promoted = {g for (g,) in store.all(
-            "SELECT gtin FROM offers WHERE brand_id=? AND kind='wishlist_promo' AND deleted=0 "
-            "AND (store_id IS NULL OR store_id=?)", (brand, device.store_id))}
-        for gtin, tags in tags_by_gtin.items():
-            if gtin not in products:
-                continue
-            item_brand, brand_name, title, price, currency, online = products[gtin]
-            if item_brand != brand:
-                shared = per_brand.get(item_brand, sharing)
-                if shared != api.GRANTED:
-                    hidden += 1
-                    continue
-            quantity, location = stock_here.get(gtin, (0, ""))
-            wishlist.append({
-                "gtin": gtin, "title": title, "brand": item_brand, "brand_name": brand_name,
-                "price": price, "currency": currency, "image": f"/v1/images/{gtin}.png",
-                "available_here": quantity, "location": location if quantity else "",
-                "elsewhere": elsewhere.get(gtin, [])[:3], "online": bool(online), "tags": tags,
-                "on_promotion": gtin in promoted,
-            })
-    wishlist.sort(key=lambda i: (i["available_here"] <= 0, i["brand"] != brand, i["title"]))
-    visit = visit_kind(store, shopper_id, brand)
+    name, locale, role, allow_search, _, visits, last_at = shopper[0]
+    per_brand = {f: state for f, state in consents}
+    sharing = per_brand.pop(ALL_BRANDS, api.UNDECIDED)
+    items: dict[str, dict] = {}
+    for gtin, tag, item_brand, brand_name, title, price, currency, online, quantity, location in rows:
+        if gtin in items:
+            items[gtin]["tags"].append(tag)
+            continue
+        quantity = quantity or 0
+        items[gtin] = {
+            "gtin": gtin, "title": title, "brand": item_brand, "brand_name": brand_name,
+            "price": price, "currency": currency, "image": f"/v1/images/{gtin}.png",
+            "available_here": quantity, "location": (location or "") if quantity else "",
+            "elsewhere": [], "online": bool(online), "tags": [tag], "on_promotion": False,
+        }
+    hidden = 0
+    for gtin, item in list(items.items()):
+        if item["brand"] != brand and per_brand.get(item["brand"], sharing) != api.GRANTED:
+            hidden += 1
+            del items[gtin]
+    for gtin, store_name in elsewhere:
+        if gtin in items and len(items[gtin]["elsewhere"]) < 3:
+            items[gtin]["elsewhere"].append(store_name)
+    for _, _, kind, gtin, _, _ in offers:
+        if kind == "wishlist_promo" and gtin in items:
+            items[gtin]["on_promotion"] = True
+    wishlist = sorted(items.values(), key=lambda i: (i["available_here"] <= 0, i["brand"] != brand, i["title"]))
+    visit = visit_kind(visits, last_at)
     return {
         "shopper": {"id": shopper_id, "display_name": name, "locale": locale, "role": role,
                     "allow_staff_search": bool(allow_search)},
         "wishlist": wishlist,
-        "offers": offers_for(store, device, visit, {i["gtin"] for i in wishlist}),
+        "offers": offers_for(offers, visit, set(items)),
         "consent": {"sharing": sharing, "hidden_items": hidden},
         "visit": visit,
     }
 
 
-def offers_for(store: HubStore, device: Device, visit: str, wishlist_gtins: set[str]) -> list[dict]:
-    rows = store.all("SELECT id, title, kind, gtin, discount_pct, valid_until FROM offers WHERE brand_id=? "
-                     "AND deleted=0 AND (store_id IS NULL OR store_id=?) ORDER BY id", (device.brand_id, device.store_id))
+def offers_for(rows: list[tuple], visit: str, wishlist_gtins: set[str]) -> list[dict]:
     offers = []
     visit_offer = {"first": "first_visit"}.get(visit, visit)
     for offer_id, title, kind, gtin, pct, until in rows:

@@ -123,6 +123,104 @@ class Conn:
         if rows:
             self.sa.execute(q(sql), rows)
 
+    def insert_returning(self, sql: str, rows: list[tuple]) -> list[tuple]:
+        """One `INSERT ... VALUES (?, ...) ... RETURNING` for many rows; every returned row.
+        PostgreSQL: one pipelined executemany on psycopg (the statement prepared once, one
+        round trip); SQLite, in process, runs it row by row. The same SQL text on both."""
+        if not rows:
+            return []
+        if self.sa.dialect.name != "postgresql":  # multi-row VALUES, the row's group repeated
+            head, group, tail = _values_group(sql)
+            out = []
+            for start in range(0, len(rows), 100):
+                chunk = rows[start:start + 100]
+                out += self.sa.execute(q(head + ",".join([group] * len(chunk)) + tail),
+                                       bind([v for row in chunk for v in row])).fetchall()
+            return out
+        with _driver_errors(self.sa, sql):
+            cur = self.sa.connection.driver_connection.cursor()
+            try:
+                cur.executemany(_pyformat(sql), rows, returning=True)
+                out = []
+                while True:
+                    out += cur.fetchall()
+                    if not cur.nextset():
+                        return out
+            finally:
+                cur.close()
+
+    def rows_in(self, sql: str, values) -> list[tuple]:
+        statement = in_list(self.sa.dialect.name, sql, values)
+        return all_of(self.sa, [statement])[0] if statement else []
+
+    def all_of(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
+        return all_of(self.sa, statements)
+
+    def in_list(self, sql: str, values):
+        return in_list(self.sa.dialect.name, sql, values)
+
+
+def in_list(dialect: str, sql: str, values) -> tuple[str, tuple] | None:
+    """`sql` whose one `IN (?*)` is filled from `values` (at most a batch's 1,000; SQLite takes
+    32,766 parameters): on PostgreSQL `= ANY(?)` with one array parameter (one short statement,
+    prepared once), on SQLite an IN list. None when there are no values (nothing to ask)."""
+    values = sorted(set(values))
+    if not values:
+        return None
+    if dialect == "postgresql":
+        return sql.replace(" IN (?*)", " = ANY(?)"), (values,)
+    return sql.replace("(?*)", "(" + ",".join("?" * len(values)) + ")"), tuple(values)
+
+
+def all_of(sa, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
+    """Independent statements (none needs another's result), each one's rows. PostgreSQL: sent
+    together in one psycopg pipeline, one round trip for all of them, which matters most when
+    the machine is busy and every wake-up waits for a core. SQLite: one after the other."""
+    if sa.dialect.name != "postgresql":
+        out = []
+        for sql, params in statements:
+            result = sa.execute(q(sql), bind(params))
+            out.append(result.fetchall() if result.returns_rows else [])
+        return out
+    with _driver_errors(sa, statements[0][0]):
+        raw = sa.connection.driver_connection
+        cursors = []
+        try:
+            with raw.pipeline():
+                for sql, params in statements:
+                    cursors.append(raw.cursor())
+                    cursors[-1].execute(_pyformat(sql), tuple(params))
+            return [c.fetchall() if c.description else [] for c in cursors]
+        finally:
+            for c in cursors:
+                c.close()
+
+
+@contextlib.contextmanager
+def _driver_errors(sa, sql: str):
+    """psycopg's own errors, for statements sent to the driver directly, as SQLAlchemy's (the
+    app answers those with 503 and the pool drops a broken connection)."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+    try:
+        yield
+    except psycopg.Error as exc:
+        if isinstance(exc, psycopg.OperationalError) or getattr(sa.connection.driver_connection, "broken", False):
+            sa.invalidate(exc)
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error, connection_invalidated=sa.invalidated) from exc
+
+
+def _values_group(sql: str) -> tuple[str, str, str]:
+    """'INSERT ... VALUES (?,?) ON ...' as ('INSERT ... VALUES ', '(?,?)', ' ON ...')."""
+    at = sql.index("VALUES (") + len("VALUES ")
+    end = sql.index(")", at) + 1
+    return sql[:at], sql[at:end], sql[end:]
+
+
+def _pyformat(sql: str) -> str:
+    """`?` placeholders as psycopg's own `%s` (for a statement sent to the driver directly)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
 
 class _Auto:
     """`store.conn` outside a transaction: each statement is its own short transaction."""
@@ -134,6 +232,9 @@ class _Auto:
         current = self.store._current()
         if current is not None:
             return current.execute(sql, params)
+        held = getattr(self.store._local, "read", None)
+        if held is not None:  # inside `store.reading()`: the request's one connection
+            return _Done(held.execute(q(sql), bind(params)))
         with self.store.autocommit.connect() as sa:  # one statement, atomic by itself: no BEGIN/COMMIT
             return _Done(sa.execute(q(sql), bind(params)))
 
@@ -161,7 +262,7 @@ class HubStore:
     SQLAlchemy 2 Core with a bounded connection pool. The schema is Alembic's (hub/migrations):
     `migrate=True` brings the database up to date, otherwise a database that is behind is refused."""
 
-    def __init__(self, db: Path | str, migrate: bool = True, pool_size: int = 5, max_overflow: int = 5,
+    def __init__(self, db: Path | str, migrate: bool = True, pool_size: int = 10, max_overflow: int = 10,
                  pool_timeout_s: float = 5.0) -> None:
         self.url = database_url(db)
         self.safe_url = safe_url(db)
@@ -177,13 +278,14 @@ class HubStore:
         else:
             self.path = self.safe_url
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow,
-                                        pool_timeout=pool_timeout_s, pool_pre_ping=True,
+                                        pool_timeout=pool_timeout_s, pool_pre_ping=False,
                                         connect_args={"connect_timeout": 5,
                                                       "options": "-c statement_timeout=10000"})
         # Statements outside a transaction (most reads) run on an autocommit twin of the engine:
         # no BEGIN IMMEDIATE taking SQLite's write lock for a read, no BEGIN/COMMIT round trips.
         self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._local = threading.local()
+        self._devices: dict[str, tuple[Device, float]] = {}
         from hub import migrations
         if migrate:
             migrations.upgrade(self.engine)
@@ -209,6 +311,21 @@ class HubStore:
         self.engine.dispose()
 
     @contextlib.contextmanager
+    def reading(self):
+        """Statements outside a transaction share one autocommit connection for this block (one
+        pool checkout and one liveness ping for a request, not one per statement). A
+        transaction inside the block still runs on a connection of its own."""
+        if getattr(self._local, "read", None) is not None or self._current() is not None:
+            yield
+            return
+        with self.autocommit.connect() as sa:
+            self._local.read = sa
+            try:
+                yield
+            finally:
+                self._local.read = None
+
+    @contextlib.contextmanager
     def transaction(self):
         """One transaction on one pooled connection; nested use joins the outer one."""
         current = self._current()
@@ -222,6 +339,18 @@ class HubStore:
                     yield self._local.tx
                 finally:
                     self._local.tx = None
+
+    def all_of(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
+        """Independent statements at once (see `all_of`): in the transaction, on the block's
+        `reading()` connection, or on one autocommit connection of their own."""
+        current = self._current()
+        if current is not None:
+            return all_of(current.sa, statements)
+        held = getattr(self._local, "read", None)
+        if held is not None:
+            return all_of(held, statements)
+        with self.autocommit.connect() as sa:
+            return all_of(sa, statements)
 
     def one(self, sql: str, params=()) -> tuple | None:
         return self.conn.execute(sql, params).fetchone()
@@ -276,9 +405,32 @@ class HubStore:
                 "store_name": store_name[0] if store_name else "", "credential_key": self.pepper.hex(),
                 "config": {}}
 
+    # A kiosk's identity is looked up on every call. Found devices are kept for DEVICE_CACHE_S
+    # in this process (unknown tokens never are: guesses cannot fill it); taking a device out
+    # of service forgets it here at once and in every other process within that time.
+    DEVICE_CACHE_S = 10.0
+    DEVICE_CACHE_MAX = 20_000
+
+    def cached_device(self, token: str) -> Device | None:
+        hit = self._devices.get(token_hash(token))
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        return None
+
     def device_by_token(self, token: str) -> Device | None:
-        row = self.one("SELECT id, name, brand_id, store_id FROM devices WHERE token_hash=?", (token_hash(token),))
-        return Device(*row) if row else None
+        digest = token_hash(token)
+        row = self.one("SELECT id, name, brand_id, store_id FROM devices WHERE token_hash=?", (digest,))
+        if not row:
+            self._devices.pop(digest, None)
+            return None
+        if len(self._devices) >= self.DEVICE_CACHE_MAX:
+            self._devices.clear()
+        found = Device(*row)
+        self._devices[digest] = (found, time.monotonic() + self.DEVICE_CACHE_S)
+        return found
+
+    def forget_devices(self) -> None:
+        self._devices.clear()
 
     def heartbeat(self, device: Device, payload: dict) -> None:
         self.conn.execute("UPDATE devices SET heartbeat=?, last_seen=? WHERE id=?",
@@ -288,12 +440,19 @@ class HubStore:
     SESSION_TTL_S = 15 * 60
 
     def open_session(self, device: Device, shopper_id: str) -> str:
+        token, statement = self.session_statement(device, shopper_id)
+        self.conn.execute(*statement)
+        return token
+
+    def session_statement(self, device: Device, shopper_id: str) -> tuple[str, tuple[str, tuple]]:
+        """A new check-in session's token and the statement that opens it (a check-in sends it
+        with the shopper's view, in one trip)."""
         token = secrets.token_urlsafe(24)
         now = time.time()
-        self.conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
-        self.conn.execute("INSERT INTO sessions(token_hash, device_id, shopper_id, expires_at) VALUES (?,?,?,?)",
-                          (token_hash(token), device.id, shopper_id, now + self.SESSION_TTL_S))
-        return token
+        if secrets.randbelow(50) == 0:  # ended sessions are swept now and then, not on every check-in
+            self.conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+        return token, ("INSERT INTO sessions(token_hash, device_id, shopper_id, expires_at) VALUES (?,?,?,?)",
+                       (token_hash(token), device.id, shopper_id, now + self.SESSION_TTL_S))
 
     def session_shopper(self, device: Device, token: str) -> str:
         from kiosk import api

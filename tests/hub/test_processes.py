@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import text
 
 from drivers import hce
 from drivers.hce_phone import Phone
@@ -169,21 +170,40 @@ def test_a_pin_lockout_made_on_one_hub_holds_on_the_other(two_hubs):
 
 def test_a_hub_killed_mid_batch_loses_and_duplicates_nothing(pg_demo):
     a, b = HubProcess(pg_demo), HubProcess(pg_demo)
+    blocker = HubStore.engine_for(pg_demo).connect()
     try:
         _, auth = enroll(b.url)
         events = scans(1000)
+        # Hold one of the batch's event ids in an open transaction: hub a's insert of the batch
+        # waits on it, half written, until a is killed. So the kill lands mid-batch every time.
+        middle = sorted(e["event_id"] for e in events)[500]
+        blocker.begin()
+        blocker.execute(text("INSERT INTO events(event_id, device_id, type, body_hash, received_at, body) "
+                             "VALUES (:e, 'blocker', 'scan', 'x', 0, '{}')"), {"e": middle})
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(post_batch, a.url, auth, events, 30)
-            time.sleep(0.05)
+            deadline = time.monotonic() + 20
+            while not waiting_on_a_lock(pg_demo):
+                assert time.monotonic() < deadline, "hub a never reached the held event"
+                assert not pending.done(), pending.result().text[:200]
+                time.sleep(0.02)
             a.kill9()
             with pytest.raises(requests.RequestException):
                 pending.result()
+        blocker.rollback()
         # the kiosk sends the batch again, now to the other hub behind the balancer
         results = post_batch(b.url, auth, events).json()["results"]
-        assert {r["status"] for r in results} <= {"created", "duplicate"}
+        assert [r["status"] for r in results] == ["created"] * 1000  # nothing of a's half batch stayed
         assert received(pg_demo, (e["event_id"] for e in events)) == 1000
     finally:
+        blocker.close()
         a.stop(), b.stop()
+
+
+def waiting_on_a_lock(db: str) -> bool:
+    with HubStore.engine_for(db).connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      "AND query LIKE 'INSERT INTO events%'")).scalar())
 
 
 def test_postgres_restarted_under_load_ready_says_503_then_everything_drains(pg_cluster, pg_demo):
@@ -263,7 +283,11 @@ def test_database_errors_at_start_are_one_line_exit_2_and_name_the_fix(pg_cluste
             finally:
                 if store:
                     store.close()
-        assert HubStore(other, migrate=False).one("SELECT count(*) FROM products")[0] == len(GTINS)
+        seeded = HubStore(other, migrate=False)
+        try:
+            assert seeded.one("SELECT count(*) FROM products")[0] == len(GTINS)
+        finally:
+            seeded.close()
     finally:
         os.killpg(demo_run.pid, signal.SIGTERM)
         demo_run.wait(10)
