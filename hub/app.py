@@ -32,7 +32,6 @@ from hub.store import Device, HubFailure, HubStore
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
-BATCH_LANES = 2
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,8 @@ class HubSettings:
     pool_overflow: int = 10
     pool_timeout_s: float = 5.0
     max_in_flight: int = 200  # requests at once in one process before it sheds (503 busy)
+    batch_lanes: int = 2  # event batches applied at once in one process
+    batch_queue: int = 100  # batches waiting for a lane before more are shed (503 busy)
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "HubSettings":
@@ -58,7 +59,9 @@ class HubSettings:
                    pool_size=int(environ.get("KIOSK_HUB_POOL_SIZE", "10")),
                    pool_overflow=int(environ.get("KIOSK_HUB_POOL_OVERFLOW", "10")),
                    pool_timeout_s=float(environ.get("KIOSK_HUB_POOL_TIMEOUT_S", "5")),
-                   max_in_flight=int(environ.get("KIOSK_HUB_MAX_IN_FLIGHT", "200")))
+                   max_in_flight=int(environ.get("KIOSK_HUB_MAX_IN_FLIGHT", "200")),
+                   batch_lanes=int(environ.get("KIOSK_HUB_BATCH_LANES", "2")),
+                   batch_queue=int(environ.get("KIOSK_HUB_BATCH_QUEUE", "100")))
 
 
 class EnrollBody(BaseModel):
@@ -99,8 +102,9 @@ class Intake:
 
     ALWAYS = ("/v1/health", "/v1/ready", "/metrics")
 
-    def __init__(self, app, limit: int, threads: int, max_in_flight: int) -> None:
+    def __init__(self, app, limit: int, threads: int, max_in_flight: int, metrics: Metrics | None = None) -> None:
         self.app, self.limit, self.threads, self.max_in_flight = app, limit, threads, max_in_flight
+        self.metrics = metrics
         self.in_flight, self._sized = 0, False
 
     async def __call__(self, scope, receive, send) -> None:
@@ -111,6 +115,8 @@ class Intake:
             anyio.to_thread.current_default_thread_limiter().total_tokens = self.threads
             self._sized = True
         if self.in_flight >= self.max_in_flight and scope.get("path") not in self.ALWAYS:
+            if self.metrics:
+                self.metrics.inc("hub_requests_shed_total")
             response = problem(503, api.PROBLEM_BASE + "busy", "the hub is busy; try again", headers={"Retry-After": "1"})
             return await response(scope, receive, send)
         self.in_flight += 1
@@ -193,7 +199,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         return problem(500, api.PROBLEM_BASE + "internal", "the hub failed; try again")
 
     app.add_middleware(Intake, limit=MAX_BODY_BYTES, threads=settings.pool_size,
-                       max_in_flight=settings.max_in_flight)
+                       max_in_flight=settings.max_in_flight, metrics=metrics)
 
     async def device(authorization: str = Header(default="")) -> Device:
         """The calling kiosk, from its bearer token: from the process's short cache of tokens
@@ -258,14 +264,29 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         return profile.shopper_view(store, dev, store.session_shopper(dev, kiosk_session))
 
     # Batches are bulk work no one waits on; check-ins have a shopper in front of the kiosk.
-    # At most BATCH_LANES batches are applied at once per process, the rest wait here (on
+    # At most `batch_lanes` batches are applied at once per process, the rest wait here (on
     # no thread), so worker threads stay free for check-ins however many batches arrive.
-    lanes = asyncio.Semaphore(BATCH_LANES)
+    # Past `batch_queue` batches waiting for a lane, a batch is shed (503 busy, Retry-After):
+    # the kiosk keeps it in its outbox and sends it again (idempotent by event id).
+    lanes = asyncio.Semaphore(settings.batch_lanes)
+    waiting = 0
 
-    @app.post("/v1/events:batch")
-    async def post_events(body: EventsBody, dev: Device = Depends(device)) -> dict:
-        async with lanes:
+    @app.post("/v1/events:batch", response_model=None)
+    async def post_events(body: EventsBody, dev: Device = Depends(device)) -> dict | JSONResponse:
+        nonlocal waiting
+        if lanes.locked() and waiting >= settings.batch_queue:
+            metrics.inc("hub_batches_shed_total")
+            return problem(503, api.PROBLEM_BASE + "busy", "the hub is busy; send the batch again later",
+                           headers={"Retry-After": "2"})
+        waiting += 1
+        try:
+            await lanes.acquire()
+        finally:
+            waiting -= 1
+        try:
             return {"results": await run_in_threadpool(events.ingest, store, dev, body.events, metrics)}
+        finally:
+            lanes.release()
 
     @app.get("/v1/stores/{store_id}/inventory")
     def inventory(store_id: str, since: str = "", dev: Device = Depends(device)) -> dict:
