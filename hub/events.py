@@ -106,7 +106,9 @@ def _refuse(event_id: str, reason: str) -> dict:
 
 
 def _anonymous(event: dict) -> bool:
-    return event.get("type") == api.SCAN and not event.get("shopper_id") and not event.get("credential")
+    """A product scan attached to nobody (no shopper, credential or visit named)."""
+    return (event.get("type") == api.SCAN and not event.get("shopper_id") and not event.get("credential")
+            and "checkin" not in event)
 
 
 def _in_run(event: dict) -> bool:
@@ -355,10 +357,7 @@ def apply(store: HubStore, device: Device, event: dict) -> str | None:
     kind = event.get("type")
     conn = store.conn
     now = time.time()
-    if kind not in api.EVENT_TYPES:
-        raise Rejected(f"unknown event type {kind!r}")
-    if kind == api.SCAN and not event.get("shopper_id") and not event.get("credential"):
-        _gtin(event)
+    if _anonymous(event):
         return None  # an anonymous product scan: counted, attached to nobody
     shopper_id = _shopper(store, device, event)
     if kind == api.CHECKIN:
