@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk import __version__, api
-from hub import credentials, events, profile
+from hub import credentials, events, inputs, profile, ratelimit, revocations
 from hub import staff as staff_routes
 from hub.metrics import Metrics
 from hub.store import Device, HubFailure, HubStore
@@ -38,7 +38,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 class HubSettings:
     db_path: Path | str  # a SQLite file, or a database URL (postgresql://user@host:port/db)
     demo: bool = False
-    admin_token: str = ""  # for shopper-app calls such as phone key registration
+    admin_token: str = ""  # transitional single admin token: an admin client with the phone-keys scope only
     migrate: bool = True  # False: refuse a database whose schema is behind (`kiosk hub migrate`)
     pool_size: int = 10  # also the number of worker threads
     pool_overflow: int = 10
@@ -46,6 +46,10 @@ class HubSettings:
     max_in_flight: int = 200  # requests at once in one process before it sheds (503 busy)
     batch_lanes: int = 2  # event batches applied at once in one process
     batch_queue: int = 100  # batches waiting for a lane before more are shed (503 busy)
+    device_rate: float = 10.0  # requests a second one kiosk may make to one process (0: no limit)
+    device_burst: float = 40.0  # (a request costs one more for every 32 KiB of its body)
+    enroll_per_client: int = 10  # enrollment attempts a minute from one address
+    enroll_hub_wide: int = 120  # and from everyone, every process counted
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "HubSettings":
@@ -61,7 +65,11 @@ class HubSettings:
                    pool_timeout_s=float(environ.get("KIOSK_HUB_POOL_TIMEOUT_S", "5")),
                    max_in_flight=int(environ.get("KIOSK_HUB_MAX_IN_FLIGHT", "200")),
                    batch_lanes=int(environ.get("KIOSK_HUB_BATCH_LANES", "2")),
-                   batch_queue=int(environ.get("KIOSK_HUB_BATCH_QUEUE", "100")))
+                   batch_queue=int(environ.get("KIOSK_HUB_BATCH_QUEUE", "100")),
+                   device_rate=float(environ.get("KIOSK_HUB_DEVICE_RATE", "10")),
+                   device_burst=float(environ.get("KIOSK_HUB_DEVICE_BURST", "40")),
+                   enroll_per_client=int(environ.get("KIOSK_HUB_ENROLL_PER_CLIENT", "10")),
+                   enroll_hub_wide=int(environ.get("KIOSK_HUB_ENROLL_HUB_WIDE", "120")))
 
 
 class EnrollBody(BaseModel):
@@ -71,6 +79,9 @@ class EnrollBody(BaseModel):
 
 class CheckinBody(BaseModel):
     credential: dict[str, Any]
+    # The kiosk's id for this visit: with it the hub records the check-in itself (the visit is
+    # counted once however often the call is retried) and the visit's events point at it.
+    checkin_id: str | None = Field(default=None, pattern=events.UUID_RE.pattern)
 
 
 class EventsBody(BaseModel):
@@ -95,17 +106,21 @@ class Intake:
       limit is read whole and handed on;
     - the app's blocking work runs on `threads` worker threads, as many as the connection
       pool holds: more threads would only queue for connections while fighting over the GIL;
+    - a known kiosk past its request rate (`gate`) is answered 429 before its body is read,
+      after a pause of HOLD_S (at most MAX_HELD held at once);
     - past `max_in_flight` requests at once the hub sheds: 503 `busy` with Retry-After, at
       once, instead of queueing work whose client will have given up (a kiosk keeps its events
       in its outbox and shows its cached view). Health and readiness are never shed.
     """
 
     ALWAYS = ("/v1/health", "/v1/ready", "/metrics")
+    HOLD_S, MAX_HELD = 1.0, 1000  # a rate-limited request's pause, and how many are held at once
 
-    def __init__(self, app, limit: int, threads: int, max_in_flight: int, metrics: Metrics | None = None) -> None:
+    def __init__(self, app, limit: int, threads: int, max_in_flight: int, metrics: Metrics | None = None,
+                 gate=None) -> None:
         self.app, self.limit, self.threads, self.max_in_flight = app, limit, threads, max_in_flight
-        self.metrics = metrics
-        self.in_flight, self._sized = 0, False
+        self.metrics, self.gate = metrics, gate
+        self.in_flight, self.held, self._sized = 0, 0, False
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -119,6 +134,15 @@ class Intake:
                 self.metrics.inc("hub_requests_shed_total")
             response = problem(503, api.PROBLEM_BASE + "busy", "the hub is busy; try again", headers={"Retry-After": "1"})
             return await response(scope, receive, send)
+        refusal = self.gate(scope) if self.gate else None
+        if refusal is not None:  # a kiosk past its rate: refused before its body is read,
+            if self.held < self.MAX_HELD:  # after a pause: a flooder that ignores Retry-After
+                self.held += 1             # is slowed to one request per connection a second
+                try:
+                    await asyncio.sleep(self.HOLD_S)
+                finally:
+                    self.held -= 1
+            return await refusal(scope, receive, send)
         self.in_flight += 1
         try:
             await self._admitted(scope, receive, send)
@@ -169,7 +193,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 
     @app.exception_handler(HubFailure)
     async def on_failure(request: Request, exc: HubFailure):
-        return problem(exc.status, exc.kind, exc.detail)
+        return problem(exc.status, exc.kind, exc.detail, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError):
@@ -182,6 +206,9 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 
     @app.exception_handler(DBAPIError)
     async def on_database(request: Request, exc: DBAPIError):
+        if isinstance(exc, DataError):  # input the database will not take (a NUL, a number out of range)
+            log.warning("hub refused input the database would not take: %s", type(exc.orig).__name__)
+            return problem(422, api.P_INVALID, "invalid request", "a value in the request is not acceptable")
         if not exc.connection_invalidated and not isinstance(exc, (OperationalError, InterfaceError)):
             log.error("hub database error: %s", type(exc.orig).__name__)
             return problem(500, api.PROBLEM_BASE + "internal", "the hub failed; try again")
@@ -198,10 +225,35 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         log.exception("hub request failed")
         return problem(500, api.PROBLEM_BASE + "internal", "the hub failed; try again")
 
-    app.add_middleware(Intake, limit=MAX_BODY_BYTES, threads=settings.pool_size,
-                       max_in_flight=settings.max_in_flight, metrics=metrics)
+    flood = ratelimit.Buckets(settings.device_rate, settings.device_burst)
 
-    async def device(authorization: str = Header(default="")) -> Device:
+    def too_fast(device_id: str, cost: float = 1.0):
+        wait = flood.take(device_id, cost)
+        if not wait:
+            return None
+        metrics.inc("hub_device_rate_limited_total")
+        return HubFailure(ratelimit.P_RATE_LIMITED, "this kiosk sends too many requests; slow down", 429,
+                          headers={"Retry-After": str(max(1, round(wait)))})
+
+    def gate(scope) -> JSONResponse | None:
+        """A kiosk whose token this process knows is rate-checked here, before its body is read
+        or parsed; an unknown token is checked after the lookup, in `device`."""
+        if scope.get("path") in Intake.ALWAYS:
+            return None
+        headers = dict(scope.get("headers") or ())
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        found = store.cached_device(token) if scheme.lower() == "bearer" and token else None
+        if found is None:
+            return None
+        scope.setdefault("state", {})["rated"] = True
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        refusal = too_fast(found.id, ratelimit.cost_of(headers.get(b"content-length"), chunked, MAX_BODY_BYTES))
+        return problem(refusal.status, refusal.kind, refusal.detail, refusal.headers) if refusal else None
+
+    app.add_middleware(Intake, limit=MAX_BODY_BYTES, threads=settings.pool_size,
+                       max_in_flight=settings.max_in_flight, metrics=metrics, gate=gate)
+
+    async def device(request: Request, authorization: str = Header(default="")) -> Device:
         """The calling kiosk, from its bearer token: from the process's short cache of tokens
         seen (no thread hop, no query), else looked up in a worker thread."""
         scheme, _, token = authorization.partition(" ")
@@ -210,11 +262,19 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         found = store.cached_device(token) or await run_in_threadpool(store.device_by_token, token)
         if found is None:
             raise HubFailure(api.P_UNAUTHORIZED, "a valid device token is required", 401)
+        if not request.scope.get("state", {}).get("rated"):  # not counted at the gate yet
+            refusal = too_fast(found.id)
+            if refusal:
+                raise refusal
         return found
 
-    def admin(authorization: str = Header(default="")) -> None:
-        if not settings.admin_token or authorization != f"Bearer {settings.admin_token}":
-            raise HubFailure(api.P_UNAUTHORIZED, "an admin token is required", 401)
+    def admin(scope: str):
+        """A dependency: the calling admin client (hub/admin.py), which must hold `scope`."""
+        from hub import admin as hub_admin
+
+        def check(authorization: str = Header(default="")):
+            return hub_admin.authenticate(store, authorization, scope, legacy_token=settings.admin_token)
+        return check
 
     @app.get("/v1/health")
     def health() -> dict:
@@ -238,7 +298,16 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.post("/v1/devices/enroll")
-    def enroll(body: EnrollBody) -> dict:
+    def enroll(body: EnrollBody, request: Request) -> dict:
+        """Anyone may try a code; codes are guessed at most `enroll_per_client` times a minute
+        per client address and `enroll_hub_wide` times a minute in all (every process counted)."""
+        inputs.text(body.code, "code", 128)
+        inputs.text(body.name, "name", 80)
+        client = request.client.host if request.client else "unknown"
+        if not ratelimit.allow(store, f"enroll:client:{client}", settings.enroll_per_client, 60):
+            raise ratelimit.refused(60, "too many enrollment attempts from this address")
+        if not ratelimit.allow(store, "enroll:hub", settings.enroll_hub_wide, 60):
+            raise ratelimit.refused(60, "too many enrollment attempts")
         result = store.enroll(body.code, body.name)
         metrics.inc("hub_enrollments_total")
         return result
@@ -249,7 +318,11 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
             try:
                 shopper_id = credentials.resolve(store, dev, body.credential)
                 session, opening = store.session_statement(dev, shopper_id)
-                view = profile.shopper_view(store, dev, shopper_id, also=(opening,))
+                also = (opening, *store.visit_statements(dev, shopper_id, body.checkin_id)) if body.checkin_id else (opening,)
+                answers: list = []
+                view = profile.shopper_view(store, dev, shopper_id, also=also, answers=answers)
+                if body.checkin_id:
+                    store.check_visit(answers[-1], dev, shopper_id)
             except HubFailure:
                 metrics.inc("hub_checkins_refused_total")
                 raise
@@ -289,16 +362,24 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
             lanes.release()
 
     @app.get("/v1/stores/{store_id}/inventory")
-    def inventory(store_id: str, since: str = "", dev: Device = Depends(device)) -> dict:
+    def inventory(store_id: str, since: str = Query(default="", max_length=18),
+                  dev: Device = Depends(device)) -> dict:
         if store_id != dev.store_id:
             raise HubFailure(api.P_FORBIDDEN, "this kiosk belongs to another store", 403)
-        items, cursor = store.inventory_delta(store_id, _cursor(since))
+        items, cursor = store.inventory_delta(store_id, inputs.cursor(since))
         return {"inventory": items, "cursor": str(cursor)}
 
     @app.get("/v1/offers")
-    def offers(since: str = "", dev: Device = Depends(device)) -> dict:
-        items, cursor = store.offers_delta(dev.brand_id, dev.store_id, _cursor(since))
+    def offers(since: str = Query(default="", max_length=18), dev: Device = Depends(device)) -> dict:
+        items, cursor = store.offers_delta(dev.brand_id, dev.store_id, inputs.cursor(since))
         return {"offers": items, "cursor": str(cursor)}
+
+    @app.get("/v1/revocations")
+    def get_revocations(since: str = Query(default="", max_length=18), dev: Device = Depends(device)) -> dict:
+        """What this kiosk must forget (consent revoked towards its brand, a credential revoked,
+        a shopper erased), pulled with inventory; each kiosk purges the shoppers named."""
+        items, cursor = revocations.delta(store, dev, inputs.cursor(since))
+        return {"revocations": items, "cursor": str(cursor)}
 
     @app.post("/v1/devices/{device_id}/heartbeat", status_code=204)
     def heartbeat(device_id: str, payload: dict[str, Any], dev: Device = Depends(device)) -> Response:
@@ -315,8 +396,10 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
             raise HubFailure(api.P_NOT_FOUND, "no image for this product", 404)
         return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
-    @app.post("/v1/shoppers/{shopper_id}/phone-keys", status_code=204, dependencies=[Depends(admin)])
+    @app.post("/v1/shoppers/{shopper_id}/phone-keys", status_code=204, dependencies=[Depends(admin("phone-keys"))])
     def register_phone_key(shopper_id: str, body: PhoneKeyBody) -> Response:
+        """204 when bound (or bound already, identically); 409 if the credential id is bound
+        otherwise or revoked: keys never move; 404 for an unknown shopper."""
         try:
             key = bytes.fromhex(body.public_key)
         except ValueError:
@@ -324,13 +407,8 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         credentials.register_phone(store, shopper_id, body.credential_id, key)
         return Response(status_code=204)
 
+    from hub import admin as hub_admin
+    hub_admin.add_routes(app, store, admin)  # revoke phone keys; register and revoke secure cards
+
     staff_routes.add_routes(app, store, device)  # badge + PIN unlock, staff search and lookup
     return app
-
-
-def _cursor(since: str) -> int:
-    if not since:
-        return 0
-    if not since.isdigit():
-        raise HubFailure(api.P_INVALID, "since must be a cursor returned by this call", 422)
-    return int(since)

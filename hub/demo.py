@@ -23,7 +23,8 @@ from hub.store import HubStore, search_key
 
 ID_HOST = "id.nfc-kiosk.dev"
 ENROLLMENT_CODE = "DEMO"  # reusable demo code: brand Lotus & Linen, store Saigon Centre
-DEMO_PIN = "1234"
+DEMO_PIN = "246813"  # staff PINs are 6 to 12 digits
+OLD_DEMO_PIN = "1234"  # what demo hubs seeded before issue 9 hold; seed() moves them on
 
 BRANDS = [
     # id, name, GS1 prefix, currency, colour, stores, (adjectives, nouns), price range
@@ -58,6 +59,9 @@ SHOPPERS = [  # display name (what the screen greets), full name (staff search o
 ]
 STAFF = [("staff-mai", "Mai (staff)", "staff", "04A1B2C3D4E501"), ("tech-ivan", "Ivan (technician)", "technician",
                                                                      "04A1B2C3D4E502")]
+# Staff are people of a brand: Mai works at Lotus & Linen's Saigon Centre (the DEMO code's
+# store); Ivan, the technician, looks after the kiosks of every demo brand, at every store.
+STAFF_ROLES = [("staff-mai", "lotus", "lotus-hcm"), *(("tech-ivan", b[0], "") for b in BRANDS)]
 
 
 def allows_staff_search(index: int) -> bool:
@@ -131,6 +135,7 @@ def demo_products(limit: int | None = None) -> list[dict]:
 def seed(store: HubStore) -> bool:
     """Load the demo world once; returns False when it was already there."""
     if store.one("SELECT 1 FROM settings WHERE key='demo_seeded'"):
+        seed_trust(store)  # a demo hub seeded before issue 9
         return False
     rng = random.Random(2026)
     catalogue = products()
@@ -201,6 +206,29 @@ def seed(store: HubStore) -> bool:
             conn.execute("INSERT INTO credentials(hash, shopper_id, kind) VALUES (?,?,?)",
                          (store.credential_hash(f"uid:{uid.lower()}"), staff_id, "uid"))
         conn.execute("INSERT INTO settings(key, value) VALUES ('demo_seeded', '1')")
+    seed_trust(store)
+    return True
+
+
+def seed_trust(store: HubStore) -> bool:
+    """What issue 9 added to the demo world, once (so a demo hub seeded before it keeps
+    working after its upgrade, and what a shopper or admin changed later is never undone):
+    staff roles, per-brand staff search for the shoppers who allow it (every brand; search
+    still finds them only where they have a visit or a wishlist item), the 6-digit PIN."""
+    if store.one("SELECT 1 FROM settings WHERE key='demo_trust_seeded'"):
+        return False
+    old_hash = pin_hash(OLD_DEMO_PIN)
+    with store.transaction() as conn:
+        staff_ids = {r[0] for r in conn.execute("SELECT id FROM shoppers WHERE role IN ('staff','technician')").fetchall()}
+        conn.executemany("INSERT INTO staff_roles(staff_id, brand_id, store_id) VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                         [r for r in STAFF_ROLES if r[0] in staff_ids])
+        for staff_id, _, _, _ in STAFF:  # the old 4-digit demo PIN, only where it was never changed
+            conn.execute("UPDATE shoppers SET pin_hash=? WHERE id=? AND pin_hash=?", (pin_hash(DEMO_PIN), staff_id, old_hash))
+        shoppers = {r[0] for r in conn.execute("SELECT id FROM shoppers WHERE erased=0 AND role='shopper'").fetchall()}
+        conn.executemany("INSERT INTO staff_search(shopper_id, brand_id) VALUES (?,?) ON CONFLICT DO NOTHING",
+                         [(f"shopper-{i:02d}", b[0]) for i in range(len(SHOPPERS)) for b in BRANDS
+                          if allows_staff_search(i) and f"shopper-{i:02d}" in shoppers])
+        conn.execute("INSERT INTO settings(key, value) VALUES ('demo_trust_seeded', '1') ON CONFLICT(key) DO NOTHING")
     return True
 
 

@@ -6,12 +6,25 @@ different one a rejection (and a logged bug on the sender's side). One refused e
 takes its batch down with it. No clock on a kiosk decides anything: wishlist merges are an
 observed-remove set, ordered by nothing.
 
+Attribution is proved, never claimed (docs/security.md). An event that touches a shopper
+carries one of:
+
+- `credential`: a card token or UID, a phone's signed answer or a SUN message, verified with
+  the event (an offline check-in queues its credential);
+- `checkin`: the id of a check-in this same device had accepted (the visit's events point at
+  it; a check-in the hub refused proves nothing, so its events are refused and stay parked);
+- `session`: the live session a check-in answer handed this device for this shopper.
+
+A `shopper_id` beside the proof is the kiosk's cached guess and must agree; alone it proves
+nothing. A consent change also needs the shopper present: a live session, a check-in accepted
+in the last 15 minutes (a session's life) or in the same batch, or a one-time proof verified
+with it.
+
 A batch is one transaction. Its events are taken in order, in runs: a run of events whose
-shopper is known from the event alone (an anonymous scan, a card token, UID or keyed hash, a
-shopper id) is checked with one lookup per kind and written with one multi-row insert per
-table, so a 200-event batch costs a handful of statements, not hundreds. An event carrying a
-one-time proof (an HCE answer, a SUN message) or pointing at its visit's check-in is applied on
-its own, in a savepoint, between the runs, after every event before it.
+proof can be checked in bulk (a card token or UID, a check-in reference, a session) costs one
+lookup per kind of proof and one multi-row insert per table, so a 200-event batch costs a
+handful of statements, not hundreds. An event carrying a one-time proof (an HCE answer, a SUN
+message) is applied on its own, in a savepoint, between the runs, after every event before it.
 """
 from __future__ import annotations
 
@@ -24,16 +37,24 @@ import time
 from sqlalchemy.exc import DBAPIError
 
 from kiosk import api
-from hub import credentials
+from hub import credentials, inputs, revocations
 from hub.profile import ALL_BRANDS
-from hub.store import Device, HubFailure, HubStore
+from hub.store import Device, HubFailure, HubStore, token_hash
 
 log = logging.getLogger(__name__)
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-MAX_BATCH = 1000
+MAX_BATCH = 500
+MAX_TAGS = 100  # a remove names the adds its kiosk had seen of one item
+MAX_FIELDS = 16
+MAX_STRING = 256
+MAX_URL = 2048
 # Fields that vary between retries of the same event and so stay out of its payload hash.
 TRANSIENT = ("seq", "attempt")
+CREDENTIAL_KINDS = (api.CRED_TOKEN, api.CRED_UID, api.CRED_HCE, api.CRED_SUN)
+BULK_KINDS = (api.CRED_TOKEN, api.CRED_UID)  # checked by keyed hash, in bulk
+PRESENT_S = HubStore.SESSION_TTL_S  # a check-in this recent shows the shopper at the kiosk
+NO_PROOF = "the event carries no proof of whose it is (a credential, a check-in or a session)"
 
 
 class Rejected(Exception):
@@ -45,12 +66,30 @@ def payload_hash(event: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def stored_body(event: dict) -> str:
+    """What the hub keeps of an event: no credential material (a token, a UID, a signed answer,
+    a SUN message or a session token lifted from a backup proves nothing later)."""
+    body = {k: v for k, v in event.items() if k != "session"}
+    if isinstance(body.get("credential"), dict):
+        body["credential"] = {"kind": body["credential"].get("kind")}
+    if "session" in event:
+        body["session"] = True
+    return json.dumps(body)[:20000]
+
+
 def ingest(store: HubStore, device: Device, events: list, metrics=None) -> list[dict]:
-    """Apply a batch in one transaction (one fsync); the outcome of each event, in order."""
+    """Apply a batch in one transaction (one fsync); the outcome of each event, in order. A
+    batch refused whole from its events alone (malformed, no proofs) never opens one."""
+    early = [_malformed(event) for event in events]
+    if all(early):
+        if metrics:
+            for result in early:
+                metrics.count_event(result["status"])
+        return early  # type: ignore[return-value]
     for attempt in range(5):
         try:
             with store.transaction() as conn:
-                results = _ingest_batch(store, conn, device, events)
+                results = _ingest_batch(store, conn, device, events, early)
             break
         except DBAPIError as exc:
             # SQLite: another writer held the lock past busy_timeout; PostgreSQL: two batches
@@ -64,77 +103,114 @@ def ingest(store: HubStore, device: Device, events: list, metrics=None) -> list[
     return results
 
 
-def _ingest_batch(store: HubStore, conn, device: Device, events: list) -> list[dict]:
+class Batch:
+    """What one batch knows as it goes: the check-ins it accepted (event id -> shopper), which
+    its later events may point at, and which count as "the shopper is present" for consent."""
+
+    def __init__(self) -> None:
+        self.checkins: dict[str, str] = {}
+
+
+def _ingest_batch(store: HubStore, conn, device: Device, events: list, early: list) -> list[dict]:
+    """`early`: each event's refusal from `_malformed`, or None."""
     results: list[dict | None] = [None] * len(events)
+    batch = Batch()
     run: list[int] = []
     for i, event in enumerate(events):
-        refused = _malformed(event)
+        refused = early[i]
         if refused is not None:
             results[i] = refused
         elif _in_run(event):
             run.append(i)
         else:
-            _apply_run(store, conn, device, events, run, results)
+            _apply_run(store, conn, device, events, run, results, batch)
             run = []
-            results[i] = _ingest_one(store, device, event)
-    _apply_run(store, conn, device, events, run, results)
+            results[i] = _ingest_one(store, device, event, batch)
+    _apply_run(store, conn, device, events, run, results, batch)
     return results  # type: ignore[return-value]
 
 
 def _malformed(event) -> dict | None:
-    """What can be refused from the event alone (no database), before anything is written."""
+    """What can be refused from the event alone (no database), before anything is written:
+    shape, sizes, and a proof of the right form."""
     event_id = event.get("event_id") if isinstance(event, dict) else None
     if not isinstance(event_id, str) or not UUID_RE.match(event_id):
-        return {"event_id": str(event_id), "status": api.REJECTED, "reason": "event_id must be a UUID"}
+        return {"event_id": str(event_id)[:64], "status": api.REJECTED, "reason": "event_id must be a UUID"}
     kind = event.get("type")
     if kind not in api.EVENT_TYPES:
-        return _refuse(event_id, f"unknown event type {kind!r}"[:300])
+        return _refuse(event_id, f"unknown event type {str(kind)[:40]!r}")
     try:
+        _bounded(event)
         if kind in (api.SCAN, api.WISHLIST_ADD):
             _gtin(event)
         elif kind == api.WISHLIST_REMOVE:
             _tags(event)
         elif kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE):
             _from_brand(event)
+        credential, checkin, session = event.get("credential"), event.get("checkin"), event.get("session")
+        if credential is not None and (not isinstance(credential, dict) or credential.get("kind") not in CREDENTIAL_KINDS):
+            raise Rejected("credential kind must be one of " + ", ".join(CREDENTIAL_KINDS) +
+                           " (a keyed hash is not a credential)")
+        if checkin is not None and (not isinstance(checkin, str) or not UUID_RE.match(checkin)):
+            raise Rejected("checkin must be the event id of the visit's check-in")
+        if session is not None and not isinstance(session, str):
+            raise Rejected("session must be the token of a check-in session")
+        if kind == api.CHECKIN and credential is None:
+            raise Rejected("a check-in carries the credential it was made with")
+        if not _anonymous(event) and credential is None and checkin is None and session is None:
+            raise Rejected(NO_PROOF)
+        claimed = event.get("shopper_id")
+        if claimed is not None and not isinstance(claimed, str):
+            raise Rejected("shopper_id must be a string")
     except Rejected as exc:
         return _refuse(event_id, str(exc))
     return None
 
 
+def _bounded(event: dict) -> None:
+    if len(event) > MAX_FIELDS:
+        raise Rejected(f"an event has at most {MAX_FIELDS} fields")
+    for key, value in event.items():
+        if not isinstance(key, str) or len(key) > 32 or not inputs.safe(key):
+            raise Rejected("field names are at most 32 plain characters")
+        if isinstance(value, str) and (len(value) > MAX_STRING or not inputs.safe(value)):
+            raise Rejected(f"field {key[:32]!r} is longer than {MAX_STRING} characters or holds control characters")
+        if isinstance(value, dict):
+            if key != "credential" or len(value) > 8 or not all(
+                    isinstance(k, str) and len(k) <= 32 and isinstance(v, str) and len(v) <= MAX_URL
+                    and inputs.safe(k) and inputs.safe(v) for k, v in value.items()):
+                raise Rejected("only a credential is an object, of at most 8 short plain text fields")
+        if isinstance(value, list) and (key != "tags" or len(value) > MAX_TAGS):
+            raise Rejected(f"only tags is a list, of at most {MAX_TAGS}")
+
+
 def _refuse(event_id: str, reason: str) -> dict:
-    return {"event_id": event_id, "status": api.REJECTED, "reason": reason}
+    return {"event_id": event_id, "status": api.REJECTED, "reason": reason[:300]}
 
 
 def _anonymous(event: dict) -> bool:
-    """A product scan attached to nobody (no shopper, credential or visit named)."""
-    return (event.get("type") == api.SCAN and not event.get("shopper_id") and not event.get("credential")
-            and "checkin" not in event)
+    """A product scan attached to nobody (no shopper, credential, visit or session named)."""
+    return (event.get("type") == api.SCAN and not event.get("shopper_id")
+            and not any(k in event for k in ("credential", "checkin", "session")))
 
 
 def _in_run(event: dict) -> bool:
-    """Whose an event is can be looked up in bulk: no one-time proof to consume, no check-in to
-    find (which may be earlier in this very batch)."""
-    if "checkin" in event:
-        return False
+    """Whose an event is can be checked in bulk: no one-time proof to consume."""
     credential = event.get("credential")
-    return credential is None or (isinstance(credential, dict) and credential.get("kind") in _HASHED)
-
-
-_HASHED = (api.CRED_TOKEN, api.CRED_UID, "hash")
+    return credential is None or credential.get("kind") in BULK_KINDS
 
 
 def _credential_hash(store: HubStore, credential: dict) -> str | None:
     kind = credential.get("kind")
-    field, limit = {api.CRED_TOKEN: ("token", 256), api.CRED_UID: ("uid", 20), "hash": ("hash", 64)}[kind]
+    field, limit = {api.CRED_TOKEN: ("token", 256), api.CRED_UID: ("uid", 20)}[kind]
     value = credential.get(field)
     if not isinstance(value, str) or not value or len(value) > limit:
         return None
-    if kind == "hash":
-        return value
     return store.credential_hash(f"{kind}:{value.lower() if kind == api.CRED_UID else value}")
 
 
-def _apply_run(store: HubStore, conn, device: Device, events: list, run: list[int], results: list) -> None:
+def _apply_run(store: HubStore, conn, device: Device, events: list, run: list[int], results: list,
+               batch: Batch) -> None:
     """A run of events checked and written in bulk: one lookup per kind of fact, one pipelined
     insert of the receipts, one per table of effects. An event whose receipt is already held
     is answered from it (duplicate, or conflict when the payload differs), so an event accepted
@@ -150,7 +226,7 @@ def _apply_run(store: HubStore, conn, device: Device, events: list, run: list[in
         else:
             first[event_id] = i
             todo.append(i)
-    _apply_new(store, conn, device, events, todo, digests, results)
+    _apply_new(store, conn, device, events, todo, digests, results, batch)
     for i, j in repeats:
         if results[j]["status"] == api.REJECTED:
             results[i] = dict(results[j])
@@ -158,38 +234,101 @@ def _apply_run(store: HubStore, conn, device: Device, events: list, run: list[in
             results[i] = _seen(events[i]["event_id"], digests[j], digests[i])
 
 
+class Proofs:
+    """The proofs a run names, looked up in one trip: credentials by keyed hash, check-ins this
+    device had accepted, this device's live sessions."""
+
+    def __init__(self, by_hash: dict, checkins: dict, sessions: dict, batch: Batch) -> None:
+        self.by_hash, self.checkins, self.sessions, self.batch = by_hash, checkins, sessions, batch
+
+    def owner(self, event: dict, digest: str | None) -> tuple[str, bool]:
+        """(shopper id, present): whose the event is, and whether the shopper was shown to be
+        at the kiosk with it (a credential, a live session, a check-in in this same batch)."""
+        credential, checkin, session = event.get("credential"), event.get("checkin"), event.get("session")
+        found: list[tuple[str, bool]] = []
+        if credential is not None:
+            shopper_id = self.by_hash.get(digest) if digest else None
+            if shopper_id is None:
+                raise Rejected("this card or phone is not registered")
+            found.append((shopper_id, True))
+        if checkin is not None:
+            if checkin in self.batch.checkins:
+                found.append((self.batch.checkins[checkin], True))
+            elif checkin in self.checkins:
+                shopper_id, received_at = self.checkins[checkin]
+                found.append((shopper_id, received_at > time.time() - PRESENT_S))
+            else:
+                raise Rejected("the visit's check-in was not accepted")
+        if session is not None:
+            shopper_id = self.sessions.get(token_hash(session))
+            if shopper_id is None:
+                if checkin is None:
+                    raise Rejected("this check-in session has ended")
+            else:
+                found.append((shopper_id, True))
+        if not found:
+            raise Rejected(NO_PROOF)
+        owners = {shopper_id for shopper_id, _ in found}
+        claimed = event.get("shopper_id")
+        if len(owners) > 1 or (claimed and claimed not in owners):
+            raise Rejected("the event's proofs name another shopper than the kiosk's cached view")
+        return owners.pop(), any(present for _, present in found)
+
+
+def _rules(event: dict, present: bool, staff: set) -> None:
+    """What an event type needs beyond its owner."""
+    kind = event["type"]
+    if kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE) and not present:
+        raise Rejected("a sharing change needs the shopper at the kiosk (a live session or a check-in "
+                       "of the last 15 minutes)")
+    if kind == api.STAFF_LOOKUP and event.get("staff_id") not in staff:
+        raise Rejected("staff_lookup needs the id of a staff member of this kiosk's brand")
+
+
+STAFF_SQL = ("SELECT staff_id, 1 FROM staff_roles WHERE brand_id=? AND (store_id='' OR store_id=?) "
+             "AND staff_id IN (?*)")
+
+
 def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[int], digests: dict,
-               results: list) -> None:
-    # Who each event belongs to, and whether what it names exists: one query per kind of fact.
-    hashes = {i: _credential_hash(store, events[i]["credential"]) for i in todo
-              if isinstance(events[i].get("credential"), dict)}
-    claimed = {events[i].get("shopper_id") for i in todo if not _anonymous(events[i])}
+               results: list, batch: Batch) -> None:
+    # What each event's proof names, and whether what it names exists: one query per kind.
+    hashes = {i: _credential_hash(store, events[i]["credential"]) for i in todo if "credential" in events[i]}
+    refs = [events[i]["checkin"] for i in todo if "checkin" in events[i]]
+    sessions = [token_hash(events[i]["session"]) for i in todo if "session" in events[i]]
     staff_ids = {events[i].get("staff_id") for i in todo if events[i]["type"] == api.STAFF_LOOKUP}
     asks = {
         "by_hash": conn.in_list("SELECT c.hash, c.shopper_id FROM credentials c JOIN shoppers s ON s.id = c.shopper_id "
                                 "WHERE c.revoked=0 AND s.erased=0 AND c.hash IN (?*)", [h for h in hashes.values() if h]),
-        "live": conn.in_list("SELECT id, 1 FROM shoppers WHERE erased=0 AND id IN (?*)",
-                             [c for c in claimed if isinstance(c, str) and c]),
+        "checkins": conn.in_list("SELECT e.event_id, e.shopper_id, e.received_at FROM events e "
+                                 "JOIN shoppers s ON s.id = e.shopper_id "
+                                 "WHERE e.device_id=? AND e.type='checkin' AND s.erased=0 AND e.event_id IN (?*)",
+                                 refs, (device.id,)),
+        "sessions": conn.in_list("SELECT token_hash, shopper_id FROM sessions WHERE device_id=? AND expires_at>? "
+                                 "AND token_hash IN (?*)", sessions, (device.id, time.time())),
         "known": conn.in_list("SELECT gtin, 1 FROM products WHERE gtin IN (?*)",
                               [events[i]["gtin"] for i in todo if events[i]["type"] == api.WISHLIST_ADD]),
-        "staff": conn.in_list("SELECT id, 1 FROM shoppers WHERE role IN ('staff','technician') AND id IN (?*)",
-                              [s for s in staff_ids if isinstance(s, str)]),
+        "staff": conn.in_list(STAFF_SQL, [s for s in staff_ids if isinstance(s, str)], (device.brand_id, device.store_id)),
     }
     asked = [name for name, statement in asks.items() if statement]
     found = {name: {} for name in asks}
     for name, rows in zip(asked, conn.all_of([asks[name] for name in asked]) if asked else []):
-        found[name] = dict(rows)
-    by_hash, live, known, staff = found["by_hash"], found["live"], found["known"], found["staff"]
+        found[name] = {row[0]: row[1:] if len(row) > 2 else row[1] for row in rows}
+    proofs = Proofs(found["by_hash"], found["checkins"], found["sessions"], batch)
+    known, staff = found["known"], found["staff"]
     owners: dict[int, str | None] = {}
     refused: dict[int, str] = {}
     for i in todo:
         event = events[i]
         try:
-            owners[i] = None if _anonymous(event) else _owner(event, hashes.get(i), by_hash, live)
+            if _anonymous(event):
+                owners[i] = None
+            else:
+                owners[i], present = proofs.owner(event, hashes.get(i))
+                _rules(event, present, staff)
             if event["type"] == api.WISHLIST_ADD and event["gtin"] not in known:
                 raise Rejected("unknown product")
-            if event["type"] == api.STAFF_LOOKUP and event.get("staff_id") not in staff:
-                raise Rejected("staff_lookup needs the id of a staff member")
+            if event["type"] == api.CHECKIN:  # later events of this batch may point at it
+                batch.checkins[event["event_id"]] = owners[i]
         except Rejected as exc:
             refused[i] = str(exc)
     # Sorted by event id, so two batches sharing new events lock them in the same order.
@@ -199,7 +338,7 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
         "INSERT INTO events(event_id, device_id, type, body_hash, shopper_id, received_at, body) "
         "VALUES (?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING RETURNING event_id",
         [(events[i]["event_id"], device.id, events[i]["type"], digests[i], owners[i], now,
-          json.dumps(events[i])[:20000]) for i in accepted])}
+          stored_body(events[i])) for i in accepted])}
     # What was not inserted was received before (or by a request racing this one); a refused
     # event that was accepted before is answered from its receipt too.
     unseen = [events[i]["event_id"] for i in todo if i in refused or events[i]["event_id"] not in inserted]
@@ -227,34 +366,18 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
     for sql, rows in ((VISIT_SQL, visits), (ADD_SQL, adds), (REMOVE_SQL, removes), (CONSENT_SQL, consents)):
         if rows:
             conn.executemany(sql, rows)
+    for shopper_id, _, to_brand, state in consents:
+        if state == api.REFUSED:  # this brand's kiosks forget the shopper's cached view
+            revocations.publish(conn, shopper_id, revocations.CONSENT, to_brand)
 
 
 VISIT_SQL = ("INSERT INTO visits(shopper_id, brand_id, count, last_at) VALUES (?,?,1,?) ON CONFLICT(shopper_id, brand_id) "
              "DO UPDATE SET count=visits.count+1, last_at=excluded.last_at")
 ADD_SQL = "INSERT INTO wishlist_adds(tag, shopper_id, gtin, received_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
-REMOVE_SQL = "INSERT INTO wishlist_removed(tag, shopper_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+# A remove takes away only adds of its own shopper (the view joins on tag and shopper).
+REMOVE_SQL = "INSERT INTO wishlist_removes(tag, shopper_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
 CONSENT_SQL = ("INSERT INTO consents(shopper_id, from_brand, to_brand, state) VALUES (?,?,?,?) "
                "ON CONFLICT(shopper_id, from_brand, to_brand) DO UPDATE SET state=excluded.state")
-
-
-def _owner(event: dict, digest: str | None, by_hash: dict, live: set) -> str:
-    """The shopper of an event in a run: its credential's, which must agree with a shopper_id
-    alongside it (the kiosk's cached guess); else a shopper id that exists."""
-    claimed = event.get("shopper_id")
-    if isinstance(event.get("credential"), dict):
-        if digest is None:
-            raise Rejected("credential is missing or invalid")
-        shopper_id = by_hash.get(digest)
-        if shopper_id is None:
-            raise Rejected("this card or phone is not registered")
-        if isinstance(claimed, str) and claimed and claimed != shopper_id:
-            raise Rejected("the credential belongs to another shopper than the kiosk's cached view")
-        return shopper_id
-    if isinstance(claimed, str) and claimed:
-        if claimed not in live:
-            raise Rejected("unknown shopper")
-        return claimed
-    raise Rejected("event names no shopper and no credential")
 
 
 def _seen(event_id: str, held_digest: str, digest: str) -> dict:
@@ -269,9 +392,10 @@ def _retryable(exc: DBAPIError) -> bool:
     return "locked" in str(exc.orig) or code in ("40001", "40P01")
 
 
-def _ingest_one(store: HubStore, device: Device, event: dict) -> dict:
-    """An event with a one-time proof or a check-in reference, in its own savepoint: its receipt
-    first (a re-sent event is a duplicate, its proof not consumed twice), then its effects."""
+def _ingest_one(store: HubStore, device: Device, event: dict, batch: Batch) -> dict:
+    """An event with a one-time proof (an HCE answer, a SUN message), in its own savepoint: its
+    receipt first (a re-sent event is a duplicate, its proof not consumed twice), then the proof
+    verified and consumed, then its effects."""
     event_id, digest = event["event_id"], payload_hash(event)
     conn = store.conn
     conn.execute("SAVEPOINT event")
@@ -280,37 +404,34 @@ def _ingest_one(store: HubStore, device: Device, event: dict) -> dict:
         if seen is not None:
             return seen
         shopper_id = apply(store, device, event)
-        if shopper_id:
-            conn.execute("UPDATE events SET shopper_id=? WHERE event_id=?", (shopper_id, event_id))
+        conn.execute("UPDATE events SET shopper_id=? WHERE event_id=?", (shopper_id, event_id))
+        if event["type"] == api.CHECKIN:
+            batch.checkins[event_id] = shopper_id
         return {"event_id": event_id, "status": api.CREATED}
     except (Rejected, HubFailure) as exc:
         # A refused event is rolled back whole: refusal is not receipt, so the same event
         # re-sent after a fix (say, the card got registered) is applied then.
         conn.execute("ROLLBACK TO event")
-        return _refuse(event_id, str(getattr(exc, "detail", exc))[:300])
+        return _refuse(event_id, str(getattr(exc, "detail", exc)))
     finally:
         conn.execute("RELEASE event")
 
 
-def _receipt(conn, device: Device, event: dict, event_id: str, digest: str, shopper_id=None) -> dict | None:
+def _receipt(conn, device: Device, event: dict, event_id: str, digest: str) -> dict | None:
     """Insert the receipt; None when it is new, else the duplicate or conflict outcome."""
     cur = conn.execute(
         "INSERT INTO events(event_id, device_id, type, body_hash, shopper_id, received_at, body) "
         "VALUES (?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING RETURNING event_id",
-        (event_id, device.id, str(event.get("type")), digest, shopper_id, time.time(), json.dumps(event)[:20000]))
+        (event_id, device.id, str(event.get("type")), digest, None, time.time(), stored_body(event)))
     if cur.fetchone() is not None:  # what was inserted is counted from RETURNING, not a rowcount
         return None
     row = conn.execute("SELECT body_hash FROM events WHERE event_id=?", (event_id,)).fetchone()
-    if row and row[0] == digest:
-        return {"event_id": event_id, "status": api.DUPLICATE}
-    log.error("event %s re-sent with a different payload (sender bug)", event_id)
-    return {"event_id": event_id, "status": api.REJECTED,
-            "reason": "the same event_id was already received with a different payload"}
+    return _seen(event_id, row[0] if row else "", digest)
 
 
 def _gtin(event: dict) -> str:
     gtin = event.get("gtin")
-    if not isinstance(gtin, str) or len(gtin) != 14 or not gtin.isdigit():
+    if not isinstance(gtin, str) or len(gtin) != 14 or not gtin.isascii() or not gtin.isdigit():
         raise Rejected("gtin must be 14 digits")
     return gtin
 
@@ -319,68 +440,46 @@ def _tags(event: dict) -> list[str]:
     tags = event.get("tags")
     if not isinstance(tags, list) or not all(isinstance(t, str) and UUID_RE.match(t) for t in tags):
         raise Rejected("tags must be the list of add event ids the remover had seen")
+    if len(tags) > MAX_TAGS:
+        raise Rejected(f"a remove names at most {MAX_TAGS} tags")
     return tags
 
 
 def _from_brand(event: dict) -> str:
     from_brand = event.get("from_brand", ALL_BRANDS)
-    if not isinstance(from_brand, str):
+    if not isinstance(from_brand, str) or not from_brand or len(from_brand) > 64:
         raise Rejected("from_brand must be a brand id or '*'")
     return from_brand
 
 
-def _shopper(store: HubStore, device: Device, event: dict) -> str:
-    """Who an event belongs to. A credential or a check-in reference is verified and wins;
-    a `shopper_id` alongside it (the kiosk's cached guess) must agree with it."""
-    claimed = event.get("shopper_id")
-    credential, checkin = event.get("credential"), event.get("checkin")
-    if isinstance(credential, dict):
-        shopper_id = credentials.resolve(store, device, credential)
-    elif isinstance(checkin, str):
-        row = store.one("SELECT shopper_id FROM events WHERE event_id=? AND device_id=? AND type=?",
-                        (checkin, device.id, api.CHECKIN))
-        if not row or not row[0]:
-            raise Rejected("the visit's check-in was not accepted")
-        shopper_id = row[0]
-    elif isinstance(claimed, str) and claimed:
-        if not store.one("SELECT 1 FROM shoppers WHERE id=? AND erased=0", (claimed,)):
-            raise Rejected("unknown shopper")
-        return claimed
-    else:
-        raise Rejected("event names no shopper and no credential")
-    if isinstance(claimed, str) and claimed and claimed != shopper_id:
-        raise Rejected("the credential belongs to another shopper than the kiosk's cached view")
-    return shopper_id
-
-
-def apply(store: HubStore, device: Device, event: dict) -> str | None:
-    kind = event.get("type")
+def apply(store: HubStore, device: Device, event: dict) -> str:
+    """The effects of an event whose one-time proof is verified (and consumed) here: a phone's
+    answer or a SUN message, which also shows the shopper present."""
+    kind = event["type"]
     conn = store.conn
     now = time.time()
-    if _anonymous(event):
-        return None  # an anonymous product scan: counted, attached to nobody
-    shopper_id = _shopper(store, device, event)
+    shopper_id = credentials.resolve(store, device, event["credential"])
+    claimed = event.get("shopper_id")
+    if claimed and claimed != shopper_id:
+        raise Rejected("the credential belongs to another shopper than the kiosk's cached view")
+    staff = set()
+    if kind == api.STAFF_LOOKUP and isinstance(event.get("staff_id"), str):
+        staff = {r[0] for r in conn.rows_in(STAFF_SQL, [event["staff_id"]], (device.brand_id, device.store_id))}
+    _rules(event, True, staff)
     if kind == api.CHECKIN:
         conn.execute(VISIT_SQL, (shopper_id, device.brand_id, now))
-    elif kind == api.SCAN:
-        _gtin(event)
     elif kind == api.WISHLIST_ADD:
         gtin = _gtin(event)
         if not conn.execute("SELECT 1 FROM products WHERE gtin=?", (gtin,)).fetchone():
             raise Rejected("unknown product")
         conn.execute(ADD_SQL, (event["event_id"], shopper_id, gtin, now))
     elif kind == api.WISHLIST_REMOVE:
-        tags = _tags(event)
         # A remove takes away exactly the adds it observed, even those not yet received here:
         # when such an add arrives later, it is already dead. Concurrent adds survive.
-        conn.executemany(REMOVE_SQL, [(t, shopper_id) for t in tags])
+        conn.executemany(REMOVE_SQL, [(t, shopper_id) for t in _tags(event)])
     elif kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE):
-        from_brand = _from_brand(event)
         state = api.GRANTED if kind == api.CONSENT_GRANT else api.REFUSED
-        conn.execute(CONSENT_SQL, (shopper_id, from_brand, device.brand_id, state))
-    elif kind == api.STAFF_LOOKUP:
-        staff = event.get("staff_id")
-        if not isinstance(staff, str) or not store.one("SELECT 1 FROM shoppers WHERE id=? AND role IN ('staff','technician')",
-                                                       (staff,)):
-            raise Rejected("staff_lookup needs the id of a staff member")
+        conn.execute(CONSENT_SQL, (shopper_id, _from_brand(event), device.brand_id, state))
+        if state == api.REFUSED:
+            revocations.publish(conn, shopper_id, revocations.CONSENT, device.brand_id)
     return shopper_id

@@ -16,6 +16,7 @@ HELP = {
     "hub_heartbeats_total": "Device heartbeats received.",
     "hub_batches_shed_total": "Event batches answered 503 busy (every batch lane busy, the queue full).",
     "hub_requests_shed_total": "Requests answered 503 busy (too many in flight in this process).",
+    "hub_device_rate_limited_total": "Requests answered 429 (one kiosk past its request rate in this process).",
 }
 STATUS_METRIC = {api.CREATED: "hub_events_accepted_total", api.DUPLICATE: "hub_events_duplicate_total",
                  api.REJECTED: "hub_events_rejected_total"}

@@ -23,23 +23,27 @@ def visit_kind(count: int | None, last_at: float | None, now: float | None = Non
     return "lapsed" if (now or time.time()) - (last_at or 0) > LAPSED_AFTER_S else "returning"
 
 
-def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple = ()) -> dict:
+def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple = (), answers: list | None = None) -> dict:
     """Five independent statements, sent together (one round trip on PostgreSQL), plus any
-    `also` statements (a check-in's session) in the same trip."""
+    `also` statements (a check-in's session and visit) in the same trip, after them; their
+    rows go to `answers`."""
     brand, here = device.brand_id, device.store_id
-    shopper, consents, rows, elsewhere, offers, *_ = store.all_of([
-        ("SELECT s.display_name, s.locale, s.role, s.allow_staff_search, s.erased, v.count, v.last_at "
+    shopper, consents, rows, elsewhere, offers, *extra = store.all_of([
+        ("SELECT s.display_name, s.locale, s.role, "
+         "(SELECT COUNT(*) FROM staff_search f WHERE f.shopper_id = s.id AND f.brand_id = ?), "
+         "s.erased, v.count, v.last_at "
          "FROM shoppers s LEFT JOIN visits v ON v.shopper_id = s.id AND v.brand_id = ? WHERE s.id = ?",
-         (brand, shopper_id)),
+         (brand, brand, shopper_id)),
         ("SELECT from_brand, state FROM consents WHERE shopper_id=? AND to_brand=?", (shopper_id, brand)),
         # the live wishlist (adds not taken away by a remove that had seen them), with each
         # item's product and its stock in this store
         ("SELECT a.gtin, a.tag, p.brand_id, b.name, p.title, p.price, p.currency, p.online, i.quantity, i.location "
-         "FROM wishlist_adds a LEFT JOIN wishlist_removed r ON r.tag = a.tag "
+         "FROM wishlist_adds a LEFT JOIN wishlist_removes r ON r.tag = a.tag AND r.shopper_id = a.shopper_id "
          "JOIN products p ON p.gtin = a.gtin JOIN brands b ON b.id = p.brand_id "
          "LEFT JOIN inventory i ON i.gtin = a.gtin AND i.store_id = ? "
          "WHERE a.shopper_id = ? AND r.tag IS NULL ORDER BY a.received_at, a.tag", (here, shopper_id)),
-        ("SELECT DISTINCT a.gtin, s.name FROM wishlist_adds a LEFT JOIN wishlist_removed r ON r.tag = a.tag "
+        ("SELECT DISTINCT a.gtin, s.name FROM wishlist_adds a "
+         "LEFT JOIN wishlist_removes r ON r.tag = a.tag AND r.shopper_id = a.shopper_id "
          "JOIN inventory i ON i.gtin = a.gtin JOIN stores s ON s.id = i.store_id "
          "WHERE a.shopper_id = ? AND r.tag IS NULL AND s.brand_id = ? AND i.store_id <> ? AND i.quantity > 0 "
          "ORDER BY s.name", (shopper_id, brand, here)),
@@ -47,6 +51,8 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
          "AND deleted=0 AND (store_id IS NULL OR store_id=?) ORDER BY id", (brand, here)),
         *also,
     ])
+    if answers is not None:
+        answers.extend(extra)
     if not shopper or shopper[0][4]:
         raise HubFailure(api.P_UNKNOWN_CREDENTIAL, "this card or phone is not registered", 404)
     name, locale, role, allow_search, _, visits, last_at = shopper[0]

@@ -15,6 +15,7 @@ import time
 
 import uvicorn
 
+from hub import cardkeys
 from hub.app import HubSettings, create_app
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,9 @@ def app_from_env():
     # A worker thread holding the GIL keeps the event loop (new requests, answers) waiting up
     # to the switch interval: 5 ms by default, a fifth of a check-in's budget. 1 ms here.
     sys.setswitchinterval(float(os.environ.get("KIOSK_HUB_SWITCH_INTERVAL_S", "0.001")))
-    return create_app(HubSettings.from_env())
+    app = create_app(HubSettings.from_env())
+    cardkeys.for_store(app.state.store)  # load the card key now: seal clear keys, or say why cards are refused
+    return app
 
 
 class EmbeddedHub:
@@ -52,6 +55,7 @@ class EmbeddedHub:
         self.host = host
         self.port = port or free_port(host)
         self.app = create_app(settings)
+        cardkeys.for_store(self.app.state.store)  # the card key (for SQLite: <db>.cardkey, made if new)
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)

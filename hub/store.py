@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 class HubFailure(Exception):
     """A request the hub refuses; `kind` is the api.P_* problem type."""
 
-    def __init__(self, kind: str, detail: str, status: int) -> None:
+    def __init__(self, kind: str, detail: str, status: int, headers: dict | None = None) -> None:
         super().__init__(detail)
-        self.kind, self.detail, self.status = kind, detail, status
+        self.kind, self.detail, self.status, self.headers = kind, detail, status, headers
 
 
 @dataclass(frozen=True)
@@ -149,27 +149,28 @@ class Conn:
             finally:
                 cur.close()
 
-    def rows_in(self, sql: str, values) -> list[tuple]:
-        statement = in_list(self.sa.dialect.name, sql, values)
+    def rows_in(self, sql: str, values, params: tuple = ()) -> list[tuple]:
+        statement = in_list(self.sa.dialect.name, sql, values, params)
         return all_of(self.sa, [statement])[0] if statement else []
 
     def all_of(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
         return all_of(self.sa, statements)
 
-    def in_list(self, sql: str, values):
-        return in_list(self.sa.dialect.name, sql, values)
+    def in_list(self, sql: str, values, params: tuple = ()):
+        return in_list(self.sa.dialect.name, sql, values, params)
 
 
-def in_list(dialect: str, sql: str, values) -> tuple[str, tuple] | None:
+def in_list(dialect: str, sql: str, values, params: tuple = ()) -> tuple[str, tuple] | None:
     """`sql` whose one `IN (?*)` is filled from `values` (at most a batch's 1,000; SQLite takes
     32,766 parameters): on PostgreSQL `= ANY(?)` with one array parameter (one short statement,
-    prepared once), on SQLite an IN list. None when there are no values (nothing to ask)."""
+    prepared once), on SQLite an IN list. `params` are the placeholders before the list (the
+    list comes last in `sql`). None when there are no values (nothing to ask)."""
     values = sorted(set(values))
     if not values:
         return None
     if dialect == "postgresql":
-        return sql.replace(" IN (?*)", " = ANY(?)"), (values,)
-    return sql.replace("(?*)", "(" + ",".join("?" * len(values)) + ")"), tuple(values)
+        return sql.replace(" IN (?*)", " = ANY(?)"), (*params, values)
+    return sql.replace("(?*)", "(" + ",".join("?" * len(values)) + ")"), (*params, *values)
 
 
 def all_of(sa, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
@@ -368,7 +369,8 @@ class HubStore:
                           "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
 
     def credential_hash(self, stable_id: str) -> str:
-        """The keyed hash kiosks compute with the `credential_key` they got at enrollment."""
+        """The keyed hash the hub finds a card token or UID by. Its key (the pepper) never
+        leaves the hub: a kiosk keys its own cache with a key of its own."""
         return hmac.new(self.pepper, stable_id.encode(), hashlib.sha256).hexdigest()
 
     def next_version(self, conn, name: str) -> int:
@@ -402,8 +404,7 @@ class HubStore:
         log.info("device %s enrolled for store %s", device_id, store_id)
         return {"device_id": device_id, "device_token": token, "brand_id": brand_id,
                 "brand_name": brand_name[0] if brand_name else "", "store_id": store_id,
-                "store_name": store_name[0] if store_name else "", "credential_key": self.pepper.hex(),
-                "config": {}}
+                "store_name": store_name[0] if store_name else "", "config": {}}
 
     # A kiosk's identity is looked up on every call. Found devices are kept for DEVICE_CACHE_S
     # in this process (unknown tokens never are: guesses cannot fill it); taking a device out
@@ -453,6 +454,31 @@ class HubStore:
             self.conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
         return token, ("INSERT INTO sessions(token_hash, device_id, shopper_id, expires_at) VALUES (?,?,?,?)",
                        (token_hash(token), device.id, shopper_id, now + self.SESSION_TTL_S))
+
+    LIVE_CHECKIN = {"type": "checkin", "via": "checkin-call"}
+
+    def visit_statements(self, device: Device, shopper_id: str, checkin_id: str) -> list[tuple[str, tuple]]:
+        """A check-in the hub accepted live, recorded by the hub: its receipt (the proof the
+        visit's events point at), the visit counted only if this call inserted the receipt (a
+        retried call counts nothing twice), and the receipt read back to check whose it is."""
+        now = time.time()
+        body = json.dumps({"event_id": checkin_id, **self.LIVE_CHECKIN})
+        return [
+            ("INSERT INTO events(event_id, device_id, type, body_hash, shopper_id, received_at, body) "
+             "VALUES (?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING",
+             (checkin_id, device.id, "checkin", hashlib.sha256(body.encode()).hexdigest(), shopper_id, now, body)),
+            ("INSERT INTO visits(shopper_id, brand_id, count, last_at) SELECT ?, ?, 1, ? WHERE EXISTS "
+             "(SELECT 1 FROM events WHERE event_id=? AND device_id=? AND received_at=?) "
+             "ON CONFLICT(shopper_id, brand_id) DO UPDATE SET count=visits.count+1, last_at=excluded.last_at",
+             (shopper_id, device.brand_id, now, checkin_id, device.id, now)),
+            ("SELECT device_id, shopper_id, type FROM events WHERE event_id=?", (checkin_id,)),
+        ]
+
+    @staticmethod
+    def check_visit(rows: list[tuple], device: Device, shopper_id: str) -> None:
+        from kiosk import api
+        if not rows or tuple(rows[0]) != (device.id, shopper_id, "checkin"):
+            raise HubFailure(api.P_INVALID, "checkin_id is already the id of another event", 409)
 
     def session_shopper(self, device: Device, token: str) -> str:
         from kiosk import api

@@ -7,7 +7,8 @@ The sign side (`make_sun_url`) does what a card does, for tests and the demo.
 
 Pure functions and frozen values: no I/O, no database, no kiosk imports (the hub passes in its
 keys and counter store). The kiosk holds no card keys and never calls this module.
-`SunInvalid.reason` is for the hub's log, not for shoppers.
+`SunInvalid.reason` is for the hub's log, not for shoppers: the hub answers an unknown card
+(`SunUnknownCard`) and a message that does not verify alike, after the same work.
 
     result = verify_url(url, layout=ENCRYPTED, meta_read_keys=[meta], file_read_key=keys.get, counters=store)
 """
@@ -258,6 +259,8 @@ def verify(msg: SunMessage, meta_key: bytes | None,
         uid, counter = msg.uid, msg.counter
     key = file_key(uid) if callable(file_key) else file_key
     if key is None:
+        # spend the time a MAC check would, so an unknown card and a wrong MAC look alike
+        sun_mac(session_keys(bytes(KEY_LEN), uid, counter)[0], msg.mac_input)
         raise SunUnknownCard(f"no SDM file read key for card {uid.hex().upper()}")
     mac_key, enc_key = session_keys(_key(key, "SDM file read key"), uid, counter)
     if not hmac.compare_digest(sun_mac(mac_key, msg.mac_input), msg.cmac):

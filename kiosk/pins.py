@@ -2,17 +2,30 @@
 
 The one format both sides read: the hub checks staff PINs, the kiosk its local technician
 PIN. The older `scrypt$<salt>$<digest>` form (n=2**12, r=8, p=1) is still read.
+A staff PIN is 6 to 12 ASCII digits (`valid_pin`; the hub refuses anything else before it
+counts a try); hashing and verifying take any string.
 
-    stored = hash_pin("1234"); verify_pin("1234", stored) -> True
+    stored = hash_pin("246813"); verify_pin("246813", stored) -> True
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 SCRYPT = (2**14, 8, 1)
 MAXMEM = 128 * 1024 * 1024
+PIN_MIN_DIGITS = 6
+PIN_MAX_DIGITS = 12
+# ASCII digits only: `\d` would also take Arabic-Indic, Thai or full-width digits.
+PIN_PATTERN = rf"^[0-9]{{{PIN_MIN_DIGITS},{PIN_MAX_DIGITS}}}$"
+_PIN = re.compile(PIN_PATTERN)
+
+
+def valid_pin(pin: object) -> bool:
+    """A staff PIN's shape: 6 to 12 ASCII digits."""
+    return isinstance(pin, str) and _PIN.fullmatch(pin) is not None
 
 
 def hash_pin(pin: str, salt: bytes | None = None) -> str:

@@ -18,15 +18,17 @@ def auth(device):
     return {"Authorization": f"Bearer {device['device_token']}"}
 
 
-def checkin(hub, device, index):
-    return requests.post(hub.url + "/v1/checkins", headers=auth(device), timeout=5,
-                         json={"credential": {"kind": "token", "token": demo.token_for(index)}})
+def checkin(hub, device, index, checkin_id=None):
+    body = {"credential": {"kind": "token", "token": demo.token_for(index)}}
+    if checkin_id:
+        body["checkin_id"] = checkin_id
+    return requests.post(hub.url + "/v1/checkins", headers=auth(device), timeout=5, json=body)
 
 
 def test_enrollment_scopes_device_to_brand_and_store(hub):
     device = enroll(hub)
     assert (device["brand_id"], device["store_id"]) == ("lotus", "lotus-hcm")
-    assert device["device_token"] and len(device["credential_key"]) == 64
+    assert device["device_token"] and "credential_key" not in device  # the hub's pepper stays on the hub
     other = enroll(hub, "DEMO-SEVER-MSK")
     assert (other["brand_id"], other["store_id"]) == ("sever", "sever-msk")
 
@@ -77,7 +79,7 @@ def test_consent_grant_event_changes_the_next_checkin(hub):
     view = checkin(hub, device, 7).json()  # 7 % 3 == 1: undecided
     assert view["consent"]["sharing"] == "undecided" and view["consent"]["hidden_items"] > 0
     event = {"event_id": str(uuid.uuid4()), "type": "consent_grant", "shopper_id": view["shopper"]["id"],
-             "from_brand": "*"}
+             "session": view["session"], "from_brand": "*"}
     r = requests.post(hub.url + "/v1/events:batch", headers=auth(device), json={"events": [event]}, timeout=5)
     assert r.json()["results"][0]["status"] == "created"
     after = requests.get(hub.url + "/v1/session/view", timeout=5,
@@ -113,11 +115,14 @@ def test_unknown_card_is_a_problem_not_a_crash(hub):
 
 def test_same_batch_twice_counts_once(hub):
     device = enroll(hub)
-    shopper = checkin(hub, device, 0).json()["shopper"]["id"]
+    visit = str(uuid.uuid4())
+    shopper = checkin(hub, device, 0, visit).json()["shopper"]["id"]
     gtin = demo.products()[5]["gtin"]
-    events = [{"event_id": str(uuid.uuid4()), "type": "wishlist_add", "shopper_id": shopper, "gtin": gtin, "seq": 1},
-              {"event_id": str(uuid.uuid4()), "type": "checkin", "shopper_id": shopper, "seq": 2},
-              {"event_id": str(uuid.uuid4()), "type": "wishlist_add", "shopper_id": shopper, "gtin": "123", "seq": 3}]
+    card = {"kind": "token", "token": demo.token_for(0)}
+    events = [{"event_id": str(uuid.uuid4()), "type": "wishlist_add", "checkin": visit, "shopper_id": shopper,
+               "gtin": gtin, "seq": 1},
+              {"event_id": str(uuid.uuid4()), "type": "checkin", "credential": card, "seq": 2},
+              {"event_id": str(uuid.uuid4()), "type": "wishlist_add", "checkin": visit, "gtin": "123", "seq": 3}]
     first = requests.post(hub.url + "/v1/events:batch", headers=auth(device), json={"events": events}, timeout=5)
     assert [r["status"] for r in first.json()["results"]] == ["created", "created", "rejected"]
     assert "gtin" in first.json()["results"][2]["reason"]

@@ -44,7 +44,7 @@ def test_pin_alone_unlocks_nothing_badge_plus_pin_does(hub):
 def test_five_wrong_pins_lock_the_staff_member_out_even_with_the_right_pin(hub):
     auth = enroll(hub)
     staff_id = badge(hub, auth)
-    answers = [unlock(hub, auth, staff_id, "0000").json() for _ in range(5)]
+    answers = [unlock(hub, auth, staff_id, "000000").json() for _ in range(5)]
     assert [a["type"] for a in answers[:4]] == [staff.P_PIN_REFUSED] * 4
     assert "4 tries left" in answers[0]["detail"] and "1 tries left" in answers[3]["detail"]
     assert answers[4]["type"] == staff.P_PIN_LOCKED

@@ -20,6 +20,14 @@ def test_pin_hash_is_salted_scrypt_and_verifies_only_the_pin():
     assert not verify_pin("2468", "md5$x$y") and not verify_pin("2468", "garbage")
 
 
+def test_a_staff_pin_is_six_to_twelve_ascii_digits():
+    from kiosk.pins import PIN_MIN_DIGITS, valid_pin
+    assert PIN_MIN_DIGITS == 6
+    assert valid_pin("246813") and valid_pin("123456789012")
+    for pin in ("1234", "12345", "1234567890123", "١٢٣٤٥٦", "１２３４５６", "12345a", "123456\n", "", None, 123456):
+        assert not valid_pin(pin), repr(pin)
+
+
 def test_five_wrong_pins_lock_for_five_minutes_even_after_a_restart(tmp_path):
     now = [1000.0]
     stored = hash_pin("2468")
