@@ -118,6 +118,13 @@ class SunCardBody(BaseModel):
     file_key: str = Field(min_length=32, max_length=32, description="SDM file read key (AES-128), hex")
 
 
+class CardRevokeBody(BaseModel):
+    """POST /v1/cards:revoke (scope "cards"): a token or UID card, by its token or UID."""
+
+    kind: str = Field(pattern="^(token|uid)$")
+    value: str = Field(min_length=1, max_length=256, pattern="^[0-9A-Za-z_-]+$")
+
+
 def add_routes(app, store: HubStore, admin) -> None:
     """The admin-only routes beside phone key registration; `admin(scope)` is the app's dependency."""
 
@@ -133,6 +140,13 @@ def add_routes(app, store: HubStore, admin) -> None:
         """204 when bound (or bound already, identically); 409 if the UID is bound otherwise or
         revoked: cards never move; 404 for an unknown shopper. The key is sealed at rest."""
         credentials.register_sun_card(store, shopper_id, _hex(body.uid, "uid", 7), _hex(body.file_key, "file_key", 16))
+        return Response(status_code=204)
+
+    @app.post("/v1/cards:revoke", status_code=204, dependencies=[Depends(admin(CARDS))])
+    def revoke_card(body: CardRevokeBody) -> Response:
+        """Revoke a token or UID card for good (in the body: a card's token is a secret, never
+        in a URL); kiosks forget its shopper within one sync."""
+        credentials.revoke_card(store, body.kind, body.value)
         return Response(status_code=204)
 
     @app.delete("/v1/sun-cards/{uid}", status_code=204, dependencies=[Depends(admin(CARDS))])

@@ -49,7 +49,7 @@ class HubSettings:
     device_rate: float = 10.0  # requests a second one kiosk may make to one process (0: no limit)
     device_burst: float = 40.0  # (a request costs one more for every 32 KiB of its body)
     enroll_per_client: int = 10  # enrollment attempts a minute from one address
-    enroll_hub_wide: int = 120  # and from everyone, every process counted
+    enroll_hub_wide: int = 600  # and from everyone, every process counted (high: a few addresses must not lock out real enrollments)
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "HubSettings":
@@ -69,7 +69,7 @@ class HubSettings:
                    device_rate=float(environ.get("KIOSK_HUB_DEVICE_RATE", "10")),
                    device_burst=float(environ.get("KIOSK_HUB_DEVICE_BURST", "40")),
                    enroll_per_client=int(environ.get("KIOSK_HUB_ENROLL_PER_CLIENT", "10")),
-                   enroll_hub_wide=int(environ.get("KIOSK_HUB_ENROLL_HUB_WIDE", "120")))
+                   enroll_hub_wide=int(environ.get("KIOSK_HUB_ENROLL_HUB_WIDE", "600")))
 
 
 class EnrollBody(BaseModel):
@@ -117,9 +117,9 @@ class Intake:
     HOLD_S, MAX_HELD = 1.0, 1000  # a rate-limited request's pause, and how many are held at once
 
     def __init__(self, app, limit: int, threads: int, max_in_flight: int, metrics: Metrics | None = None,
-                 gate=None) -> None:
+                 gate=None, limits: dict | None = None) -> None:
         self.app, self.limit, self.threads, self.max_in_flight = app, limit, threads, max_in_flight
-        self.metrics, self.gate = metrics, gate
+        self.metrics, self.gate, self.limits = metrics, gate, limits or {}
         self.in_flight, self.held, self._sized = 0, 0, False
 
     async def __call__(self, scope, receive, send) -> None:
@@ -134,15 +134,16 @@ class Intake:
                 self.metrics.inc("hub_requests_shed_total")
             response = problem(503, api.PROBLEM_BASE + "busy", "the hub is busy; try again", headers={"Retry-After": "1"})
             return await response(scope, receive, send)
-        refusal = self.gate(scope) if self.gate else None
-        if refusal is not None:  # a kiosk past its rate: refused before its body is read,
-            if self.held < self.MAX_HELD:  # after a pause: a flooder that ignores Retry-After
-                self.held += 1             # is slowed to one request per connection a second
-                try:
+        refusal = await self.gate(scope) if self.gate else None
+        if refusal is not None:  # refused before its body is read (no token, a kiosk past its rate)
+            response, hold = refusal
+            if hold and self.held < self.MAX_HELD:  # after a pause: a flooder that ignores
+                self.held += 1                      # Retry-After is slowed to one request per
+                try:                                # connection a second
                     await asyncio.sleep(self.HOLD_S)
                 finally:
                     self.held -= 1
-            return await refusal(scope, receive, send)
+            return await response(scope, receive, send)
         self.in_flight += 1
         try:
             await self._admitted(scope, receive, send)
@@ -150,9 +151,10 @@ class Intake:
             self.in_flight -= 1
 
     async def _admitted(self, scope, receive, send) -> None:
+        limit = self.limits.get(scope.get("path"), self.limit)
         length = dict(scope.get("headers") or ()).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.limit:
-            return await self._refuse(scope, receive, send)
+        if length.isdigit() and int(length) > limit:
+            return await self._refuse(scope, receive, send, limit)
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
@@ -160,8 +162,8 @@ class Intake:
                 return None  # the client left: nothing to answer
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
-                return await self._refuse(scope, receive, send)
+            if size > limit:
+                return await self._refuse(scope, receive, send, limit)
             chunks.append(chunk)
             more = message.get("more_body", False)
         body, sent = b"".join(chunks), False
@@ -174,9 +176,9 @@ class Intake:
             return await receive()
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope, receive, send) -> None:
+    async def _refuse(self, scope, receive, send, limit: int) -> None:
         response = problem(413, api.P_INVALID, "request too large",
-                           f"the body may be at most {self.limit} bytes", headers={"Connection": "close"})
+                           f"the body may be at most {limit} bytes", headers={"Connection": "close"})
         await response(scope, receive, send)
 
 
@@ -235,37 +237,64 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         return HubFailure(ratelimit.P_RATE_LIMITED, "this kiosk sends too many requests; slow down", 429,
                           headers={"Retry-After": str(max(1, round(wait)))})
 
-    def gate(scope) -> JSONResponse | None:
-        """A kiosk whose token this process knows is rate-checked here, before its body is read
-        or parsed; an unknown token is checked after the lookup, in `device`."""
-        if scope.get("path") in Intake.ALWAYS:
+    strangers = ratelimit.Buckets(settings.device_rate, settings.device_burst)  # refused tokens, per address
+    unauthorized = {"Connection": "close"}
+
+    def as_response(failure: HubFailure) -> JSONResponse:
+        return problem(failure.status, failure.kind, failure.detail, failure.headers)
+
+    async def gate(scope) -> tuple[JSONResponse, bool] | None:
+        """Every call that needs a device token is authenticated and rate-checked here, before
+        its body is read or parsed: a request without a valid token is answered 401 at once
+        (and an address that keeps sending them, 429), a kiosk past its rate 429. The device
+        found is handed to the `device` dependency. (response, hold it first) or None."""
+        path = scope.get("path") or ""
+        raw = [v for k, v in scope.get("headers") or () if k == b"authorization"]
+        if len(raw) > 1:
+            return problem(400, api.P_INVALID, "one Authorization header, please", headers=unauthorized), False
+        if not _needs_device(path):
             return None
-        headers = dict(scope.get("headers") or ())
-        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        found = store.cached_device(token) if scheme.lower() == "bearer" and token else None
+        scheme, _, token = (raw[0] if raw else b"").decode("latin-1").partition(" ")
+        found = None
+        if scheme.lower() == "bearer" and token and len(token) <= 256 and token.isascii():
+            found = store.cached_device(token) or await run_in_threadpool(store.device_by_token, token)
         if found is None:
-            return None
-        scope.setdefault("state", {})["rated"] = True
+            client = (scope.get("client") or ("unknown",))[0]
+            if strangers.take(client):
+                metrics.inc("hub_device_rate_limited_total")
+                return as_response(HubFailure(ratelimit.P_RATE_LIMITED, "too many requests without a valid device "
+                                              "token", 429, headers={"Retry-After": "5", **unauthorized})), True
+            return as_response(HubFailure(api.P_UNAUTHORIZED, "a valid device token is required", 401,
+                                          headers=unauthorized)), False
+        headers = dict(scope.get("headers") or ())
         chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
         refusal = too_fast(found.id, ratelimit.cost_of(headers.get(b"content-length"), chunked, MAX_BODY_BYTES))
-        return problem(refusal.status, refusal.kind, refusal.detail, refusal.headers) if refusal else None
+        if refusal:
+            return as_response(refusal), True
+        scope.setdefault("state", {})["device"] = found
+        return None
 
     app.add_middleware(Intake, limit=MAX_BODY_BYTES, threads=settings.pool_size,
-                       max_in_flight=settings.max_in_flight, metrics=metrics, gate=gate)
+                       max_in_flight=settings.max_in_flight, metrics=metrics, gate=gate,
+                       limits={"/v1/devices/enroll": 4096})
 
     async def device(request: Request, authorization: str = Header(default="")) -> Device:
         """The calling kiosk, from its bearer token: from the process's short cache of tokens
         seen (no thread hop, no query), else looked up in a worker thread."""
+        found = request.scope.get("state", {}).get("device")  # the gate authenticated the call
+        if found is not None:
+            return found
+        # A route outside `_needs_device` that asks for a device: looked up (and charged) here.
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token or len(token) > 256:
+        if scheme.lower() != "bearer" or not token or len(token) > 256 or not token.isascii():
             raise HubFailure(api.P_UNAUTHORIZED, "a valid device token is required", 401)
         found = store.cached_device(token) or await run_in_threadpool(store.device_by_token, token)
         if found is None:
             raise HubFailure(api.P_UNAUTHORIZED, "a valid device token is required", 401)
-        if not request.scope.get("state", {}).get("rated"):  # not counted at the gate yet
-            refusal = too_fast(found.id)
-            if refusal:
-                raise refusal
+        refusal = too_fast(found.id, ratelimit.cost_of(request.headers.get("content-length", "").encode(), False,
+                                                       MAX_BODY_BYTES))
+        if refusal:
+            raise refusal
         return found
 
     def admin(scope: str):
@@ -316,7 +345,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     def checkin(body: CheckinBody, dev: Device = Depends(device)) -> dict:
         with store.reading():  # the whole check-in on one pooled connection
             try:
-                shopper_id = credentials.resolve(store, dev, body.credential)
+                shopper_id = credentials.resolve(store, dev, inputs.credential(body.credential))
                 session, opening = store.session_statement(dev, shopper_id)
                 also = (opening, *store.visit_statements(dev, shopper_id, body.checkin_id)) if body.checkin_id else (opening,)
                 answers: list = []
@@ -412,3 +441,13 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 
     staff_routes.add_routes(app, store, device)  # badge + PIN unlock, staff search and lookup
     return app
+
+
+# Calls a kiosk makes with its device token; everything else under /v1 is open (health,
+# readiness, enrollment) or an admin client's (phone keys, cards).
+_OPEN = ("/v1/health", "/v1/ready", "/v1/devices/enroll")
+_ADMIN = ("/v1/shoppers/", "/v1/sun-cards", "/v1/cards:")
+
+
+def _needs_device(path: str) -> bool:
+    return path.startswith("/v1/") and path not in _OPEN and not path.startswith(_ADMIN)

@@ -209,6 +209,23 @@ def revoke_sun_card(store: HubStore, uid: bytes) -> str:
         return row[0]
 
 
+def revoke_card(store: HubStore, kind: str, value: str) -> str:
+    """Revoke a token or UID card (lost, stolen, copied) by what is printed or read from it: it
+    is answered like an unknown card from now on, and every kiosk is told to forget its
+    shopper's cached views. Returns the shopper id; unknown card: 404."""
+    if kind not in (api.CRED_TOKEN, api.CRED_UID) or not value or len(value) > 256:
+        raise invalid("kind must be token or uid, with its value")
+    digest = store.credential_hash(f"{kind}:{value.lower() if kind == api.CRED_UID else value}")
+    with store.transaction() as conn:
+        row = conn.execute("SELECT shopper_id, revoked FROM credentials WHERE hash=?", (digest,)).fetchone()
+        if not row:
+            raise HubFailure(api.P_NOT_FOUND, "no such card", 404)
+        if not row[1]:
+            conn.execute("UPDATE credentials SET revoked=1 WHERE hash=?", (digest,))
+            revocations.publish(conn, row[0], revocations.CREDENTIAL)
+        return row[0]
+
+
 def _usable_box(store: HubStore) -> cardkeys.CardBox:
     box = cardkeys.for_store(store)
     if not box.usable:

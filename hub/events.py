@@ -29,6 +29,7 @@ message) is applied on its own, in a savepoint, between the runs, after every ev
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -61,9 +62,13 @@ class Rejected(Exception):
     pass
 
 
-def payload_hash(event: dict) -> str:
+def payload_hash(store: HubStore, event: dict) -> str:
+    """What tells a re-sent event from a different one with the same id. Keyed (the hub's
+    pepper), so the hash kept beside a stored body does not let anyone test guesses of the
+    credential or session left out of that body."""
     body = {k: v for k, v in event.items() if k not in TRANSIENT}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hmac.new(store.pepper, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def stored_body(event: dict) -> str:
@@ -134,7 +139,7 @@ def _malformed(event) -> dict | None:
     """What can be refused from the event alone (no database), before anything is written:
     shape, sizes, and a proof of the right form."""
     event_id = event.get("event_id") if isinstance(event, dict) else None
-    if not isinstance(event_id, str) or not UUID_RE.match(event_id):
+    if not isinstance(event_id, str) or not UUID_RE.fullmatch(event_id):
         return {"event_id": str(event_id)[:64], "status": api.REJECTED, "reason": "event_id must be a UUID"}
     kind = event.get("type")
     if kind not in api.EVENT_TYPES:
@@ -147,11 +152,14 @@ def _malformed(event) -> dict | None:
             _tags(event)
         elif kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE):
             _from_brand(event)
+        for proof in ("credential", "checkin", "session"):
+            if proof in event and event[proof] is None:
+                raise Rejected(f"{proof} is null: leave it out or give one")
         credential, checkin, session = event.get("credential"), event.get("checkin"), event.get("session")
         if credential is not None and (not isinstance(credential, dict) or credential.get("kind") not in CREDENTIAL_KINDS):
             raise Rejected("credential kind must be one of " + ", ".join(CREDENTIAL_KINDS) +
                            " (a keyed hash is not a credential)")
-        if checkin is not None and (not isinstance(checkin, str) or not UUID_RE.match(checkin)):
+        if checkin is not None and (not isinstance(checkin, str) or not UUID_RE.fullmatch(checkin)):
             raise Rejected("checkin must be the event id of the visit's check-in")
         if session is not None and not isinstance(session, str):
             raise Rejected("session must be the token of a check-in session")
@@ -176,10 +184,12 @@ def _bounded(event: dict) -> None:
         if isinstance(value, str) and (len(value) > MAX_STRING or not inputs.safe(value)):
             raise Rejected(f"field {key[:32]!r} is longer than {MAX_STRING} characters or holds control characters")
         if isinstance(value, dict):
-            if key != "credential" or len(value) > 8 or not all(
-                    isinstance(k, str) and len(k) <= 32 and isinstance(v, str) and len(v) <= MAX_URL
-                    and inputs.safe(k) and inputs.safe(v) for k, v in value.items()):
-                raise Rejected("only a credential is an object, of at most 8 short plain text fields")
+            if key != "credential":
+                raise Rejected("only a credential is an object")
+            try:
+                inputs.credential(value)
+            except HubFailure as exc:
+                raise Rejected(exc.detail) from None
         if isinstance(value, list) and (key != "tags" or len(value) > MAX_TAGS):
             raise Rejected(f"only tags is a list, of at most {MAX_TAGS}")
 
@@ -217,7 +227,7 @@ def _apply_run(store: HubStore, conn, device: Device, events: list, run: list[in
     once stays accepted whatever changed since; refusal is not receipt."""
     if not run:
         return
-    digests = {i: payload_hash(events[i]) for i in run}
+    digests = {i: payload_hash(store, events[i]) for i in run}
     todo, first, repeats = [], {}, []
     for i in run:
         event_id = events[i]["event_id"]
@@ -282,16 +292,24 @@ def _rules(event: dict, present: bool, staff: set) -> None:
         raise Rejected("a sharing change needs the shopper at the kiosk (a live session or a check-in "
                        "of the last 15 minutes)")
     if kind == api.STAFF_LOOKUP and event.get("staff_id") not in staff:
-        raise Rejected("staff_lookup needs the id of a staff member of this kiosk's brand")
+        raise Rejected("staff_lookup needs a staff member of this kiosk's brand who unlocked it in the last hour")
 
 
-STAFF_SQL = ("SELECT staff_id, 1 FROM staff_roles WHERE brand_id=? AND (store_id='' OR store_id=?) "
-             "AND staff_id IN (?*)")
+# A staff lookup names a staff member of this kiosk's brand (and store) who unlocked staff mode
+# on this very kiosk within the hour (staff mode needs the hub: it cannot be unlocked offline).
+STAFF_SQL = ("SELECT r.staff_id, 1 FROM staff_roles r JOIN staff_sessions t ON t.staff_id = r.staff_id "
+             "WHERE t.device_id=? AND t.expires_at>? AND r.brand_id=? AND (r.store_id='' OR r.store_id=?) "
+             "AND r.staff_id IN (?*)")
+STAFF_RECENT_S = 3600
+# A check-in proves its visit's events for a week after the hub received it (a kiosk offline
+# that long still attaches its queued visit); past that, a new tap proves the shopper again.
+CHECKIN_PROOF_S = 7 * 24 * 3600
 
 
 def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[int], digests: dict,
                results: list, batch: Batch) -> None:
     # What each event's proof names, and whether what it names exists: one query per kind.
+    now = time.time()
     hashes = {i: _credential_hash(store, events[i]["credential"]) for i in todo if "credential" in events[i]}
     refs = [events[i]["checkin"] for i in todo if "checkin" in events[i]]
     sessions = [token_hash(events[i]["session"]) for i in todo if "session" in events[i]]
@@ -300,14 +318,18 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
         "by_hash": conn.in_list("SELECT c.hash, c.shopper_id FROM credentials c JOIN shoppers s ON s.id = c.shopper_id "
                                 "WHERE c.revoked=0 AND s.erased=0 AND c.hash IN (?*)", [h for h in hashes.values() if h]),
         "checkins": conn.in_list("SELECT e.event_id, e.shopper_id, e.received_at FROM events e "
-                                 "JOIN shoppers s ON s.id = e.shopper_id "
-                                 "WHERE e.device_id=? AND e.type='checkin' AND s.erased=0 AND e.event_id IN (?*)",
-                                 refs, (device.id,)),
+                                 "JOIN shoppers s ON s.id = e.shopper_id WHERE e.device_id=? AND e.type='checkin' "
+                                 "AND s.erased=0 AND e.received_at>? AND e.event_id IN (?*)",
+                                 refs, (device.id, now - CHECKIN_PROOF_S)),
+        # check-ins of this run already received: only this device's same check-in proves anything
+        "held_checkins": conn.in_list("SELECT event_id, device_id, body_hash FROM events WHERE event_id IN (?*)",
+                                      [events[i]["event_id"] for i in todo if events[i]["type"] == api.CHECKIN]),
         "sessions": conn.in_list("SELECT token_hash, shopper_id FROM sessions WHERE device_id=? AND expires_at>? "
                                  "AND token_hash IN (?*)", sessions, (device.id, time.time())),
         "known": conn.in_list("SELECT gtin, 1 FROM products WHERE gtin IN (?*)",
                               [events[i]["gtin"] for i in todo if events[i]["type"] == api.WISHLIST_ADD]),
-        "staff": conn.in_list(STAFF_SQL, [s for s in staff_ids if isinstance(s, str)], (device.brand_id, device.store_id)),
+        "staff": conn.in_list(STAFF_SQL, [s for s in staff_ids if isinstance(s, str)],
+                              (device.id, now - STAFF_RECENT_S, device.brand_id, device.store_id)),
     }
     asked = [name for name, statement in asks.items() if statement]
     found = {name: {} for name in asks}
@@ -327,13 +349,13 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
                 _rules(event, present, staff)
             if event["type"] == api.WISHLIST_ADD and event["gtin"] not in known:
                 raise Rejected("unknown product")
-            if event["type"] == api.CHECKIN:  # later events of this batch may point at it
-                batch.checkins[event["event_id"]] = owners[i]
+            held = found["held_checkins"].get(event["event_id"])
+            if event["type"] == api.CHECKIN and (held is None or tuple(held) == (device.id, digests[i])):
+                batch.checkins[event["event_id"]] = owners[i]  # later events of this batch may point at it
         except Rejected as exc:
             refused[i] = str(exc)
     # Sorted by event id, so two batches sharing new events lock them in the same order.
     accepted = sorted((i for i in todo if i not in refused), key=lambda i: events[i]["event_id"])
-    now = time.time()
     inserted = {r[0] for r in conn.insert_returning(
         "INSERT INTO events(event_id, device_id, type, body_hash, shopper_id, received_at, body) "
         "VALUES (?,?,?,?,?,?,?) ON CONFLICT(event_id) DO NOTHING RETURNING event_id",
@@ -396,7 +418,7 @@ def _ingest_one(store: HubStore, device: Device, event: dict, batch: Batch) -> d
     """An event with a one-time proof (an HCE answer, a SUN message), in its own savepoint: its
     receipt first (a re-sent event is a duplicate, its proof not consumed twice), then the proof
     verified and consumed, then its effects."""
-    event_id, digest = event["event_id"], payload_hash(event)
+    event_id, digest = event["event_id"], payload_hash(store, event)
     conn = store.conn
     conn.execute("SAVEPOINT event")
     try:
@@ -438,7 +460,7 @@ def _gtin(event: dict) -> str:
 
 def _tags(event: dict) -> list[str]:
     tags = event.get("tags")
-    if not isinstance(tags, list) or not all(isinstance(t, str) and UUID_RE.match(t) for t in tags):
+    if not isinstance(tags, list) or not all(isinstance(t, str) and UUID_RE.fullmatch(t) for t in tags):
         raise Rejected("tags must be the list of add event ids the remover had seen")
     if len(tags) > MAX_TAGS:
         raise Rejected(f"a remove names at most {MAX_TAGS} tags")
@@ -464,7 +486,8 @@ def apply(store: HubStore, device: Device, event: dict) -> str:
         raise Rejected("the credential belongs to another shopper than the kiosk's cached view")
     staff = set()
     if kind == api.STAFF_LOOKUP and isinstance(event.get("staff_id"), str):
-        staff = {r[0] for r in conn.rows_in(STAFF_SQL, [event["staff_id"]], (device.brand_id, device.store_id))}
+        staff = {r[0] for r in conn.rows_in(STAFF_SQL, [event["staff_id"]],
+                                            (device.id, now - STAFF_RECENT_S, device.brand_id, device.store_id))}
     _rules(event, True, staff)
     if kind == api.CHECKIN:
         conn.execute(VISIT_SQL, (shopper_id, device.brand_id, now))

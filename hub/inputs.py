@@ -12,9 +12,10 @@ import re
 from kiosk import api
 from hub.store import HubFailure
 
-# C0 and C1 controls, DEL, and the bidi embeddings, overrides, isolates and marks that can
-# make a name or a search term read differently on a screen than it is stored.
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, the bidi embeddings, overrides, isolates and marks that can make a
+# name or a search term read differently on a screen than it is stored, and lone surrogates
+# (JSON can carry them; no encoder or database takes them).
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 CURSOR = re.compile(r"[0-9]{1,18}")
 
 
@@ -32,6 +33,15 @@ def text(value: str, field: str, limit: int) -> str:
     if not safe(value):
         raise invalid(f"{field} holds control or bidi characters")
     return value
+
+
+def credential(wire) -> dict:
+    """A credential object as it arrives: at most 8 fields, short plain text values."""
+    if not isinstance(wire, dict) or len(wire) > 8 or not all(
+            isinstance(k, str) and len(k) <= 32 and safe(k) and isinstance(v, str) and len(v) <= 2048 and safe(v)
+            for k, v in wire.items()):
+        raise invalid("credential must be an object of at most 8 short plain text fields")
+    return wire
 
 
 def cursor(value: str) -> int:

@@ -221,7 +221,9 @@ def add_routes(app, store: HubStore, device) -> None:
 
     @app.delete("/v1/staff/sessions", status_code=204)
     def staff_lock(dev: Device = Depends(device)):
-        store.conn.execute("DELETE FROM staff_sessions WHERE device_id=?", (dev.id,))
+        # ended, not deleted: a lookup this staff member made before locking is still theirs
+        now = time.time()
+        store.conn.execute("UPDATE staff_sessions SET expires_at=? WHERE device_id=? AND expires_at>?", (now, dev.id, now))
         return Response(status_code=204)
 
     @app.get("/v1/staff/shoppers")

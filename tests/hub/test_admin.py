@@ -147,3 +147,22 @@ def test_admin_cli_makes_clients_and_never_takes_a_secret_on_argv(hub, hub_db, t
     assert register(hub, printed.stdout.strip(), "shopper-01", "lan-cli-2",
                     phone.public_key_bytes()).status_code == 401
     assert hub_cli("admin", "revoke", "nobody", db=hub_db).returncode == 2
+
+
+def test_a_lost_token_card_is_revoked_and_every_kiosk_of_every_brand_is_told(hub):
+    from hub import demo
+    desk = admin.add_client(hub.store, "card-desk", ["cards"])
+    _, kiosk = enroll(hub)
+    card = {"kind": "token", "token": demo.token_for(4)}
+    shopper = requests.post(hub.url + "/v1/checkins", headers=kiosk, json={"credential": card}, timeout=5).json()
+    since = requests.get(hub.url + "/v1/revocations", headers=kiosk, timeout=5).json()["cursor"]
+    wrong = requests.post(hub.url + "/v1/cards:revoke", headers=bearer("nope"), timeout=5,
+                          json={"kind": "token", "value": demo.token_for(4)})
+    assert wrong.status_code == 401
+    r = requests.post(hub.url + "/v1/cards:revoke", headers=bearer(desk), timeout=5,
+                      json={"kind": "token", "value": demo.token_for(4)})
+    assert r.status_code == 204
+    again = requests.post(hub.url + "/v1/checkins", headers=kiosk, json={"credential": card}, timeout=5)
+    assert again.status_code == 404  # answered like an unknown card
+    feed = requests.get(hub.url + "/v1/revocations", params={"since": since}, headers=kiosk, timeout=5).json()
+    assert {"shopper_id": shopper["shopper"]["id"], "kind": "credential_revoked"} in feed["revocations"]

@@ -243,3 +243,87 @@ def test_a_consent_revoke_is_published_to_that_brands_kiosks_only(hub):
     assert seen_sever["revocations"] == []
     again = requests.get(hub.url + "/v1/revocations", params={"since": seen_b["cursor"]}, headers=lotus_b, timeout=5)
     assert again.json()["revocations"] == []
+
+
+def raw_batch(hub, auth, text: str):
+    return requests.post(hub.url + "/v1/events:batch", headers={**auth, "Content-Type": "application/json"},
+                         data=text.encode(), timeout=10)
+
+
+def test_null_proofs_and_lone_surrogates_are_refused_per_event_never_a_500(hub):
+    auth = enroll(hub)
+    visit = new_id()
+    checkin(hub, auth, 0, visit)
+    gtin = demo.products()[0]["gtin"]
+    cases = [
+        {"type": "wishlist_add", "gtin": gtin, "checkin": visit, "credential": None},
+        {"type": "wishlist_add", "gtin": gtin, "checkin": visit, "session": None},
+        {"type": "wishlist_add", "gtin": gtin, "checkin": None, "session": "x"},
+    ]
+    results = post(hub, auth, *[{"event_id": new_id(), **c} for c in cases],
+                   {"event_id": new_id(), "type": "wishlist_add", "gtin": gtin, "checkin": visit})
+    assert [r["status"] for r in results] == [api.REJECTED] * 3 + [api.CREATED]
+    for field in ('"session": "\\ud800"', '"credential": {"kind": "token", "token": "\\ud800"}'):
+        r = raw_batch(hub, auth, '{"events": [{"event_id": "%s", "type": "scan", "gtin": "%s", "checkin": "%s", %s}]}'
+                      % (new_id(), gtin, visit, field))
+        assert r.status_code == 200 and r.json()["results"][0]["status"] == api.REJECTED, r.text
+    for credential in ('{"kind": "token", "token": "\\ud800"}', '{"kind": "hce", "credential_id": "\\ud800"}'):
+        r = requests.post(hub.url + "/v1/checkins", headers={**auth, "Content-Type": "application/json"},
+                          data=('{"credential": %s}' % credential).encode(), timeout=5)
+        assert r.status_code == 422 and r.json()["type"] == api.P_INVALID, r.text
+
+
+def test_a_second_authorization_header_is_refused_not_a_way_past_the_rate_limit(hub):
+    import http.client
+    auth = enroll(hub)
+    conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=5)
+    try:
+        conn.putrequest("GET", "/v1/offers")
+        conn.putheader("Authorization", auth["Authorization"])
+        conn.putheader("Authorization", "Bearer x")
+        conn.endheaders()
+        assert conn.getresponse().status == 400
+    finally:
+        conn.close()
+
+
+def test_without_a_valid_token_a_body_is_never_read_and_an_address_that_insists_is_slowed(hub):
+    huge = b'{"events": [' + b'{},' * 1_000_000 + b'{}]}'  # 3 MB that would be parsed
+    codes = []
+    for _ in range(45):
+        r = requests.post(hub.url + "/v1/events:batch", data=huge, timeout=10,
+                          headers={"Authorization": "Bearer " + "y" * 43, "Content-Type": "application/json"})
+        codes.append(r.status_code)
+    assert codes[0] == 401 and 429 in codes and set(codes) <= {401, 429}
+    assert checkin(hub, enroll(hub), 0).status_code == 200  # a kiosk of the same address still works
+
+
+def test_a_refused_checkin_in_a_batch_vouches_for_nothing(hub):
+    kiosk, attacker = enroll(hub), enroll(hub)
+    taken = new_id()
+    assert post(hub, kiosk, {"event_id": taken, "type": "checkin", "credential": card(0)})[0]["status"] == api.CREATED
+    gtin = demo.products()[2]["gtin"]
+    # the attacker re-sends that event id (with its own card) and points an add at it
+    results = post(hub, attacker, {"event_id": taken, "type": "checkin", "credential": card(3)},
+                   {"event_id": new_id(), "type": "wishlist_add", "checkin": taken, "gtin": gtin})
+    assert [r["status"] for r in results] == [api.REJECTED, api.REJECTED]
+
+
+def test_a_staff_lookup_needs_that_staff_member_to_have_unlocked_this_kiosk(hub):
+    auth = enroll(hub)
+    visit = new_id()
+    checkin(hub, auth, 0, visit)
+    result = post(hub, auth, {"event_id": new_id(), "type": "staff_lookup", "checkin": visit, "staff_id": "tech-ivan"})
+    assert result[0]["status"] == api.REJECTED and "unlocked" in result[0]["reason"]
+
+
+def test_a_checkin_proves_its_visit_for_a_week_not_for_ever(hub):
+    auth = enroll(hub)
+    old, recent = new_id(), new_id()
+    checkin(hub, auth, 0, old)
+    checkin(hub, auth, 0, recent)
+    hub.store.conn.execute("UPDATE events SET received_at = received_at - 8 * 86400 WHERE event_id=?", (old,))
+    gtin = demo.products()[9]["gtin"]
+    results = post(hub, auth, {"event_id": new_id(), "type": "wishlist_add", "checkin": old, "gtin": gtin},
+                   {"event_id": new_id(), "type": "wishlist_add", "checkin": recent, "gtin": gtin})
+    assert [r["status"] for r in results] == [api.REJECTED, api.CREATED]
