@@ -66,6 +66,9 @@ P_CREDENTIAL_REFUSED = PROBLEM_BASE + "credential-refused"
 P_ENROLLMENT_REFUSED = PROBLEM_BASE + "enrollment-refused"
 P_INVALID = PROBLEM_BASE + "invalid-request"
 
+# Kinds of the revocation feed (GET /v1/revocations): what every kiosk must forget.
+REVOKED_CONSENT, REVOKED_CREDENTIAL, SHOPPER_ERASED = "consent_revoked", "credential_revoked", "shopper_erased"
+
 # Sharing (consent) states a check-in reports for the kiosk's brand.
 GRANTED, REFUSED, UNDECIDED = "granted", "refused", "undecided"
 
@@ -221,8 +224,9 @@ class Enrollment:
     brand_name: str
     store_id: str
     store_name: str
-    credential_key: str  # hex; keys the credential hashes this kiosk stores and sends
     config: dict = field(default_factory=dict)
+    # The hub no longer hands out a key: the kiosk keys its cache with a random key of its own
+    # (kept beside the enrollment in the device file). An old hub's `credential_key` is ignored.
 
     @classmethod
     def from_json(cls, d: dict) -> "Enrollment":
@@ -231,7 +235,7 @@ class Enrollment:
             device_id=_req(d, "device_id", str, w), device_token=_req(d, "device_token", str, w),
             brand_id=_req(d, "brand_id", str, w), brand_name=_opt(d, "brand_name", str, ""),
             store_id=_req(d, "store_id", str, w), store_name=_opt(d, "store_name", str, ""),
-            credential_key=_req(d, "credential_key", str, w), config=_opt(d, "config", dict, {}),
+            config=_opt(d, "config", dict, {}),
         )
 
 

@@ -1,7 +1,9 @@
 """The cache: what the kiosk needs to keep serving offline (DESIGN section 6).
 
-Its own SQLite file. Shopper views are keyed by a keyed hash of the credential (raw tokens
-are never stored) and expire; inventory and offers are kept as the hub's deltas left them;
+Its own SQLite file (0600). Shopper views are keyed by HMAC(this kiosk's own cache key, the
+card's or phone's stable id): only for finding a view here, never sent to a hub (raw tokens
+are never stored); rows expire after the TTL counted from when the hub last confirmed them,
+and are purged at start and on every sync round; inventory and offers are kept as the hub's deltas left them;
 every row knows when it was fetched. A damaged file is detected at start
 (`PRAGMA quick_check`), moved aside and rebuilt; the outbox is a separate file and is
 never touched by any of this. Purges end with a WAL checkpoint so deleted rows do not
@@ -13,6 +15,8 @@ linger on disk.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import sqlite3
@@ -136,6 +140,35 @@ class Cache:
         count = self._write("DELETE FROM shoppers WHERE shopper_id=?", (shopper_id,))
         self.checkpoint()
         return count
+
+    def purge_shoppers(self, shopper_ids: list[str]) -> int:
+        """Forget several shoppers at once (the revocation feed), one checkpoint for all."""
+        count = 0
+        for start in range(0, len(shopper_ids), 500):
+            chunk = shopper_ids[start:start + 500]
+            count += self._write(f"DELETE FROM shoppers WHERE shopper_id IN ({','.join('?' * len(chunk))})",
+                                 tuple(chunk))
+        self.checkpoint()
+        return count
+
+    def purge_all_shoppers(self) -> int:
+        """Forget every cached shopper view (a new cache key, a refused device token)."""
+        count = self._write("DELETE FROM shoppers")
+        self.checkpoint()
+        return count
+
+    def use_key(self, key: bytes) -> None:
+        """Rows are found by HMAC under `key`; rows written under any other key are dropped."""
+        mark = hmac.new(key, b"nfc-kiosk cache key id", hashlib.sha256).hexdigest()[:32]
+        if self.get_meta("cache_key_id") != mark:
+            dropped = self.purge_all_shoppers()
+            self.set_meta("cache_key_id", mark)
+            if dropped:
+                log.info("dropped %d shopper view(s) cached under another key", dropped)
+
+    def shopper_ids(self) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self.conn.execute("SELECT DISTINCT shopper_id FROM shoppers")}
 
     def purge_expired(self, ttl_s: float) -> int:
         count = self._write("DELETE FROM shoppers WHERE fetched_at < ?", (time.time() - ttl_s,))

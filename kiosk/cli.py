@@ -165,7 +165,8 @@ def cmd_enroll(args) -> int:
     from kiosk.provisioning import enroll
 
     config = _config(args)
-    identity = enroll(args.hub, args.code, args.name or config.device_name, config.device_file)
+    identity = enroll(args.hub, args.code, args.name or config.device_name, config.device_file,
+                      allow_insecure=config.allow_insecure_hub)
     print(f"enrolled as {identity.device_id} for {identity.brand_name} / {identity.store_name}")
     return 0
 
@@ -187,6 +188,9 @@ def cmd_status(args) -> int:
         print(json.dumps(data, ensure_ascii=False, default=str))
     else:
         print(f"hub {status.hub_url}: {'reachable' if status.online else 'unreachable'}")
+        if status.device_refused:
+            print(f"DEVICE TOKEN REFUSED by the hub ({status.device_refused}): no shopper profile is shown; "
+                  "re-enroll this kiosk (technician screen or `kiosk enroll`)")
         print(f"outbox: {status.outbox_depth} waiting, {status.parked} parked")
         for parked in status.parked_events:
             print(f"  parked {parked['event_id']} {parked['type']}: {parked['reason']}")
@@ -312,10 +316,11 @@ def cmd_doctor(args) -> int:
     from kiosk import doctor
 
     try:
-        spec = _config(args).reader
+        config = _config(args)
+        spec, data_dir = config.reader, config.data_dir
     except E.ConfigError:
-        spec = None
-    checks = doctor.run_checks(args.reader or spec, production=not args.development)
+        spec, data_dir = None, None
+    checks = doctor.run_checks(args.reader or spec, production=not args.development, data_dir=data_dir)
     print(doctor.to_json(checks) if args.json else doctor.format_human(checks))
     return doctor.exit_code(checks)
 
@@ -342,9 +347,20 @@ def cmd_demo(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from kiosk.app import pinned_hub_url
+    from kiosk.hubclient import transport_problem
+    from kiosk.provisioning import load_identity
     from ui.app import run_kiosk
 
-    return run_kiosk(_config(args, fullscreen=True), demo=False)
+    config = _config(args, fullscreen=True)
+    try:  # a token pinned to another hub, or a plain http:// hub: refuse before the screen comes up
+        url = pinned_hub_url(config, load_identity(config.device_file)[1])
+        problem = transport_problem(url, config.allow_insecure_hub)
+        if problem:
+            raise E.ConfigError(problem)
+    except E.NotEnrolled:
+        pass  # the technician screen enrolls it
+    return run_kiosk(config, demo=False)
 
 
 # -- wiring ---------------------------------------------------------------------

@@ -25,7 +25,8 @@ ENV_PREFIX = "KIOSK_"
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = Path(platformdirs.user_data_dir("nfc-kiosk"))
-    hub_url: str = ""
+    hub_url: str = ""  # only to check: the device token is pinned to the hub it was enrolled with
+    allow_insecure_hub: bool = False  # plain http:// to a hub off loopback (a trusted network only)
     id_host: str = "id.nfc-kiosk.dev"
     reader: str = "simulated"
     device_name: str = "kiosk"
@@ -39,6 +40,7 @@ class Config:
     sync_timeout_s: float = 10.0
     sync_interval_s: float = 2.0
     pull_interval_s: float = 300.0
+    revocations_interval_s: float = 30.0  # consent revoked or shopper erased elsewhere: forgotten here this soon
     heartbeat_interval_s: float = 60.0
     batch_size: int = 200
     max_retry_after_s: float = 300.0  # cap on a hub's Retry-After (a hub can't park us for hours)

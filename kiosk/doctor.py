@@ -357,10 +357,65 @@ class _Run:
                      f"never ship it on a kiosk; to remove it: {fix}")
 
 
+def data_files_check(data_dir: Path) -> Check:
+    """The kiosk's data directory 0700 and its identity, outbox, cache and settings 0600: they
+    hold the device token, queued credentials and shoppers' cached views."""
+    from kiosk.files import mode_problems, private_paths
+
+    name = "data-files"
+    if not Path(data_dir).exists():
+        return Check(name, OK, f"no kiosk data in {data_dir} yet")
+    problems = mode_problems(Path(data_dir))
+    if not problems:
+        return Check(name, OK, f"{len(private_paths(Path(data_dir)))} kiosk data file(s) in {data_dir} are private "
+                     "to their user (0700/0600)")
+    what = "; ".join(f"{p} is {mode:04o} (others may read it; wanted {want:04o})" for p, mode, want in problems)
+    fix = " && ".join(f"chmod {want:o} {p}" for p, _, want in problems)
+    return Check(name, FAIL, what, fix + " (and UMask=0077 in the kiosk's systemd unit, "
+                 "packaging/nfc-kiosk.service)")
+
+
+def device_token_check(data_dir: Path) -> Check:
+    """Whether the hub refused this kiosk's device token (remembered in the outbox's meta)."""
+    import sqlite3
+
+    name = "device-token"
+    outbox, device = Path(data_dir) / "outbox.db", Path(data_dir) / "device.json"
+    if not device.exists():
+        return Check(name, WARN, "this kiosk is not enrolled", "kiosk enroll --hub URL --code CODE "
+                     "(or the technician screen's provisioning)")
+    if not outbox.exists():
+        return Check(name, OK, "the hub has not refused this kiosk's device token")
+    try:
+        conn = sqlite3.connect(f"file:{outbox}?mode=ro", uri=True, timeout=2.0)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='device_refused'").fetchone()
+        finally:
+            conn.close()
+        device_id = json.loads(device.read_text(encoding="utf-8"))["enrollment"]["device_id"]
+        state = json.loads(row[0]) if row and row[0] else {}
+    except (sqlite3.Error, OSError, ValueError, KeyError, TypeError) as exc:
+        return Check(name, WARN, f"could not read the kiosk's state ({type(exc).__name__})",
+                     "run `kiosk status` on the kiosk")
+    if isinstance(state, dict) and state.get("device_id") == device_id:
+        return Check(name, FAIL, f"the hub refused this kiosk's device token ({state.get('detail', '')}): "
+                     "no shopper profile is shown", "re-enroll the kiosk with a new code (technician screen, or "
+                     "`kiosk enroll --hub URL --code CODE` once its outbox is sent or exported)")
+    return Check(name, OK, "the hub has not refused this kiosk's device token")
+
+
 def run_checks(config_reader_spec: str | None = None, production: bool = True,
-               probe: SystemProbe | None = None) -> list[Check]:
-    """Run every check against `probe` (the real machine by default); never raises."""
+               probe: SystemProbe | None = None, data_dir: Path | None = None) -> list[Check]:
+    """Run every check against `probe` (the real machine by default); never raises. With
+    `data_dir`, the kiosk's own files are checked too (modes, a refused device token)."""
     checks: list[Check] = []
+    for check in (data_files_check, device_token_check) if data_dir is not None else ():
+        try:
+            checks.append(check(data_dir))
+        except Exception as exc:
+            log.exception("doctor check %s failed", check.__name__)
+            checks.append(Check(check.__name__.removesuffix("_check").replace("_", "-"), FAIL,
+                                f"the check failed: {exc!r}", BUG_HELP))
     try:
         run = _Run(probe or SystemProbe(), config_reader_spec, production)
         for name in run.CHECKS:

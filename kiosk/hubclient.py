@@ -6,16 +6,21 @@ answer raise `HubUnavailable` (the offline path); RFC 9457 problems map to the
 urllib3 retries are off: the sync worker owns retrying, with a persisted next-attempt time,
 so no thread ever sleeps inside a request (and `Retry-After` is never slept out here).
 
-    hub = HubClient("http://127.0.0.1:8080", token="...")
-    view = hub.checkin({"kind": "token", "token": "..."})
+The device token goes only over TLS, or to a hub on this machine (loopback): a plain
+http:// hub anywhere else is refused (ConfigError) unless `allow_insecure` says so.
+
+    hub = HubClient("https://hub.example", token="...")
+    view = hub.checkin({"kind": "token", "token": "..."}, checkin_id=str(uuid.uuid4()))
 """
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import json
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -51,9 +56,39 @@ def parse_retry_after(value: str | None, cap: float) -> float | None:
     return max(0.0, min(seconds, cap))
 
 
+def is_loopback(host: str) -> bool:
+    host = (host or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def transport_problem(url: str, allow_insecure: bool = False) -> str:
+    """Why the kiosk will not send its token to `url` ("" when it may)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+    except ValueError:
+        return f"{url!r} is not a web address"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"{url!r} is not an http(s) address"
+    if parts.scheme == "http" and not is_loopback(host) and not allow_insecure:
+        return (f"the hub {url} is plain http:// on another machine: the device token would cross the network "
+                "in clear. Use https:// (TLS in front of the hub, docs/hub-deploy.md), or set "
+                "allow_insecure_hub = true (KIOSK_ALLOW_INSECURE_HUB=1) on a network you trust")
+    return ""
+
+
 class HubClient:
     def __init__(self, base_url: str, token: str = "", timeout: float = 1.5,
-                 max_retry_after: float = 300.0, session: requests.Session | None = None) -> None:
+                 max_retry_after: float = 300.0, session: requests.Session | None = None,
+                 allow_insecure: bool = False) -> None:
+        problem = transport_problem(base_url, allow_insecure)
+        if problem:
+            raise E.ConfigError(problem)
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_retry_after = max_retry_after
@@ -143,9 +178,13 @@ class HubClient:
         except (TypeError, AttributeError) as exc:
             raise E.HubProtocolError(f"enrollment answer: {exc}") from None
 
-    def checkin(self, credential: dict, timeout: float | None = None) -> api.ShopperView:
-        return api.ShopperView.from_json(self.request("POST", "/v1/checkins", json_body={"credential": credential},
-                                                      timeout=timeout))
+    def checkin(self, credential: dict, timeout: float | None = None, checkin_id: str = "") -> api.ShopperView:
+        """With `checkin_id` (a fresh uuid4 per tap) the hub records the check-in itself,
+        idempotently on that id; the visit's events then point at it (`{"checkin": id}`)."""
+        body: dict = {"credential": credential}
+        if checkin_id:
+            body["checkin_id"] = checkin_id
+        return api.ShopperView.from_json(self.request("POST", "/v1/checkins", json_body=body, timeout=timeout))
 
     def session_view(self, session: str, timeout: float | None = None) -> api.ShopperView:
         """The current view of the shopper checked in with this session (after a consent change).
@@ -165,6 +204,15 @@ class HubClient:
     def offers(self, since: str = "", timeout: float | None = None) -> dict:
         data = self.request("GET", "/v1/offers", params={"since": since} if since else None, timeout=timeout)
         return _expect_delta(data, "offers")
+
+    def revocations(self, since: str = "", timeout: float | None = None) -> dict:
+        """What this kiosk must forget: {"revocations": [{"shopper_id", "kind"}], "cursor": str}."""
+        data = self.request("GET", "/v1/revocations", params={"since": since} if since else None, timeout=timeout)
+        data = _expect_delta(data, "revocations")
+        for item in data["revocations"]:
+            if not isinstance(item, dict) or not isinstance(item.get("shopper_id"), str):
+                raise E.HubProtocolError("revocations answer names no shopper")
+        return data
 
     def heartbeat(self, device_id: str, payload: dict, timeout: float | None = None) -> None:
         self.request("POST", f"/v1/devices/{device_id}/heartbeat", json_body=payload, timeout=timeout)

@@ -5,8 +5,12 @@ damaged cache never costs a queued event. `seq` is AUTOINCREMENT so per-kiosk or
 a drained queue. Rows leave only when the hub acknowledged them or by a logged technician
 purge; rejected ones are parked with the reason and never block the ones behind them.
 
+An offline check-in carries its raw credential (the hub verifies it on sync): the file is
+0600 in a 0700 directory, deleted rows are overwritten (secure_delete) and the WAL is
+truncated once such a row is acknowledged, so the credential leaves the disk with its row.
+
     outbox = Outbox(path)
-    event = outbox.append("wishlist_add", {"shopper_id": "s1", "gtin": "0..."})
+    event = outbox.append("wishlist_add", {"checkin": checkin_id, "shopper_id": "s1", "gtin": "0..."})
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import sqlite_utils
 
 from kiosk.api import uuid7
 from kiosk.errors import DiskFull, StorageError
+from kiosk.files import private_database, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +51,14 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 def connect(path: Path, synchronous: str = "FULL") -> sqlite_utils.Database:
     """A connection with the pragmas every kiosk database needs, set on every connection."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    private_database(path)  # 0600 before SQLite writes: its -wal and -shm take the same mode
     conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA secure_delete=ON")
+    private_database(path)  # an -wal or -shm left by an older kiosk with a looser mode
     return sqlite_utils.Database(conn)
 
 
@@ -102,6 +110,9 @@ class Outbox:
         with self._lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
+                secrets_gone = any(self.conn.execute(
+                    "SELECT 1 FROM events WHERE event_id = ? AND json_extract(body, '$.credential') IS NOT NULL",
+                    (i,)).fetchone() for i in acknowledged)
                 self.conn.executemany("DELETE FROM events WHERE event_id = ?", [(i,) for i in acknowledged])
                 self.conn.executemany("UPDATE events SET state = ?, reason = ? WHERE event_id = ?",
                                       [(PARKED, reason[:500], i) for i, reason in rejected.items()])
@@ -110,6 +121,11 @@ class Outbox:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise storage_error(exc) from exc
+            if secrets_gone:  # the credential's old page must not linger in the WAL either
+                try:
+                    self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error:
+                    log.warning("outbox checkpoint failed", exc_info=True)
         for event_id, reason in rejected.items():
             log.warning("event %s parked: %s", event_id, reason[:200])
 
@@ -147,11 +163,12 @@ class Outbox:
         return [{"event_id": i, "type": t, "reason": r, "event": json.loads(b)} for i, t, r, b in rows]
 
     def pending_for(self, key: str, value: str) -> list[dict]:
-        """Unacknowledged events whose body field `key` equals `value`, oldest first."""
+        """Events waiting for the hub whose body field `key` equals `value`, oldest first (parked
+        ones are not: the hub refused them, so they will never show)."""
         with self._lock:
             rows = self.conn.execute(
-                "SELECT body FROM events WHERE json_extract(body, '$.' || ?) = ? ORDER BY seq",
-                (key, value)).fetchall()
+                "SELECT body FROM events WHERE state = ? AND json_extract(body, '$.' || ?) = ? ORDER BY seq",
+                (PENDING, key, value)).fetchall()
         return [json.loads(b) for (b,) in rows]
 
     def all_event_ids(self) -> list[str]:

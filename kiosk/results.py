@@ -22,7 +22,7 @@ class ShopperResult:
     provisional: bool = False  # a cached view shown while the hub is asked
     guest: bool = False  # unknown card while offline: scans queue and the hub attaches them later
     warning: str = ""  # e.g. "storage" when the check-in event could not be recorded
-    event_id: str = ""  # the queued check-in event (durable before this result exists)
+    event_id: str = ""  # the check-in: its id at the hub (online) or its queued event (offline, durable first)
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,16 @@ class BadgeResult:
 
 @dataclass(frozen=True)
 class ErrorResult:
-    code: str  # hold_still | unreadable | unknown_card | refused | storage | not_enrolled | no_session
+    # hold_still | unreadable | unknown_card | refused | storage | not_enrolled | no_session |
+    # device_refused (the hub refused this kiosk's token: no profile is shown; staff must re-enroll it)
+    code: str
     detail: str = ""
     retry: bool = False
 
 
 @dataclass(frozen=True)
 class SessionEnded:
-    reason: str  # done | idle
+    reason: str  # done | idle | revoked (erased or card revoked at the hub) | refused (device token refused)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class KioskStatus:
     store_id: str = ""
     hub_url: str = ""
     cache_rebuilt: bool = False
+    device_refused: str = ""  # why the hub refused this kiosk's device token ("" when it accepts it)
 
 
 TapResult = ShopperResult | ProductResult | BadgeResult | ErrorResult
@@ -133,7 +136,7 @@ class HealthResult:
 @dataclass(frozen=True)
 class ProvisionResult:
     ok: bool
-    code: str = ""  # "" | bad_url | refused | offline | events_waiting
+    code: str = ""  # "" | bad_url | insecure_url | refused | offline | events_waiting
     detail: str = ""
     device_id: str = ""
     brand_name: str = ""

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import shutil
 import threading
+import uuid
 from dataclasses import replace
 from typing import Callable
 
@@ -36,12 +38,15 @@ _STOP = object()
 
 class KioskService(StaffDesk):
     def __init__(self, config, identity, hub, outbox, cache, sync, reader=None,
-                 dispatch: Callable[[Callable[[], None]], None] | None = None, hub_url: str = "") -> None:
+                 dispatch: Callable[[Callable[[], None]], None] | None = None, hub_url: str = "",
+                 cache_key: bytes = b"") -> None:
         self.config, self.identity, self.hub = config, identity, hub
         self.outbox, self.cache, self.sync, self.reader = outbox, cache, sync, reader
         self.hub_url = hub_url
         self.dispatch = dispatch or (lambda fn: fn())
-        self.credential_key = bytes.fromhex(identity.credential_key)
+        # this kiosk's own key for finding cached views (kiosk.provisioning.cache_key); without
+        # one, a random key: nothing cached is ever found
+        self.cache_key = cache_key or secrets.token_bytes(32)
         self._listeners: list[Callable[[object], None]] = []
         self._session: Session | None = None
         self._lock = threading.RLock()
@@ -49,6 +54,8 @@ class KioskService(StaffDesk):
         self._worker: threading.Thread | None = None
         self._reader_status = ReaderStatus(ReaderState.STOPPED, reader.spec if reader else "none")
         self.sync.on_change = lambda status: self._publish(status)
+        self.sync.on_revoked = self._revoked
+        self.sync.on_refused = self._token_refused
         # touch UI (docs/ui.md): staff/technician state, product images, the reader test
         self._staff: StaffResult | None = None
         self._reader_test: Callable[[ReaderTestRead], None] | None = None
@@ -125,22 +132,38 @@ class KioskService(StaffDesk):
 
     def _shopper(self, tap: ShopperTap) -> TapResult:
         cred = tap.credential
-        key = cred.keyed_hash(self.credential_key) if cred.stable_id else ""
-        cached = self.cache.get_shopper(key, self.config.cache_ttl_s) if key else None
-        if cached and cached[0].role == "shopper":
-            self._publish(ShopperResult(self._overlay(replace(cached[0], source="cache", age_s=cached[1])),
-                                        provisional=True))
+        key = cred.keyed_hash(self.cache_key) if cred.stable_id else ""
+        one_time = cred.needs_hub_verification  # a SUN message or a phone's answer: only the hub can verify it
+        cached = None
+        if key and not one_time and not self.sync.device_refused:
+            cached = self.cache.get_shopper(key, self.config.cache_ttl_s)
+            if cached and cached[0].role == "shopper":
+                self._publish(ShopperResult(self._overlay(self._cached_view(cached)), provisional=True))
+        result = self._checkin(cred, key, cached)
+        if isinstance(result, ErrorResult) and cached and cached[0].role == "shopper":
+            # the cached view shown while the hub was asked must not stay up (card revoked, kiosk refused)
+            self.end_session(result.code)
+        return result
+
+    def _checkin(self, cred, key: str, cached) -> TapResult:
+        checkin_id = str(uuid.uuid4())  # the hub records the visit under it; the visit's events point at it
         try:
-            view = self.hub.checkin(cred.to_wire(), timeout=self.config.hub_timeout_s)
+            view = self.hub.checkin(cred.to_wire(), timeout=self.config.hub_timeout_s, checkin_id=checkin_id)
             self.sync.note_online(True)
+            self.sync.note_authenticated()
         except E.UnknownCredential:
             if key:  # revoked or erased on the hub: forget what this kiosk cached for it
                 self.cache.purge_shopper_key(key)
             return ErrorResult("unknown_card", "credential not registered")
         except E.CredentialRefused as exc:
             return ErrorResult("refused", exc.detail)
-        except (E.HubUnavailable, E.HubProtocolError, E.Unauthorized, E.Forbidden) as exc:
+        except E.Unauthorized as exc:
+            self.sync.note_refused(exc.detail)
+            return ErrorResult("device_refused", exc.detail)
+        except (E.HubUnavailable, E.HubProtocolError, E.Forbidden) as exc:
             self.sync.note_online(False, str(exc))
+            if self.sync.device_refused:  # the hub refused this kiosk: no profile, not even offline
+                return ErrorResult("device_refused", self.sync.device_refused)
             return self._offline_checkin(cred, key, cached)
         except E.HubError as exc:
             return ErrorResult("unreadable", exc.detail)
@@ -151,39 +174,77 @@ class KioskService(StaffDesk):
                 self.cache.put_shopper(key, view)
             except E.StorageError:
                 log.warning("could not cache a shopper view", exc_info=True)
-        return self._begin(view, {"shopper_id": view.shopper_id}, key)
+        ref = {"checkin": checkin_id, "session": view.session, "shopper_id": view.shopper_id}
+        if not view.session:
+            del ref["session"]
+        return self._begin(view, ref, key, event_id=checkin_id)
+
+    def _cached_view(self, cached) -> api.ShopperView:
+        """A cached view as shown offline: other brands' items only under sharing the hub
+        confirmed (the row is younger than the TTL: `Cache.get_shopper` checks)."""
+        view = replace(cached[0], source="cache", age_s=cached[1], verified=True, session="")
+        if view.sharing != api.GRANTED:
+            view = replace(view, wishlist=tuple(i for i in view.wishlist if i.brand == self.identity.brand_id))
+        return view
 
     def _offline_checkin(self, cred, key: str, cached) -> TapResult:
-        if cred.needs_hub_verification:
-            ref = {"credential": cred.to_wire()}  # one-time proof: the hub verifies it on sync
-        elif key:
-            ref = {"credential": {"kind": "hash", "hash": key}}  # raw tokens never touch the disk
-        else:
+        """The hub cannot be asked: queue the check-in with its credential (verified by the hub
+        on sync; the visit's events point at this check-in, so they are applied only if the hub
+        accepts it, parked if not). A card token or UID may show its cached view; a SUN card or
+        a phone is a guest: an unverified one-time proof never opens a cached profile."""
+        if not cred.stable_id and not cred.needs_hub_verification:
             return ErrorResult("unreadable", "no stable identity on this card")
-        if cached:
-            view = replace(cached[0], source="cache", age_s=cached[1], verified=not cred.needs_hub_verification)
-            if view.role != "shopper":
+        body: dict = {"credential": cred.to_wire()}
+        view = None
+        if cached and not cred.needs_hub_verification:
+            if cached[0].role != "shopper":
                 return ErrorResult("refused", "staff badges need the hub")
-            return self._begin(view, {"shopper_id": view.shopper_id} | ref, key)
-        guest = api.ShopperView(shopper_id="", display_name="", source="cache", verified=False)
-        return self._begin(guest, ref, key, guest=True)
-
-    def _begin(self, view: api.ShopperView, ref: dict, key: str, guest: bool = False) -> ShopperResult:
+            view = self._cached_view(cached)
+            body["shopper_id"] = view.shopper_id
         warning, event_id = "", ""
         try:
-            event_id = self.outbox.append(api.CHECKIN, dict(ref))["event_id"]
+            event_id = self.outbox.append(api.CHECKIN, body)["event_id"]
             self.sync.wake()
         except E.StorageError as exc:
             log.error("check-in not recorded: %s", exc)
             warning = "storage"
+        ref = {"checkin": event_id} if event_id else {}
+        if view is not None:
+            return self._begin(view, ref | {"shopper_id": view.shopper_id}, key, event_id=event_id, warning=warning)
+        guest = api.ShopperView(shopper_id="", display_name="", source="cache", verified=False)
+        return self._begin(guest, ref, key, guest=True, event_id=event_id, warning=warning)
+
+    def _begin(self, view: api.ShopperView, ref: dict, key: str, guest: bool = False, event_id: str = "",
+               warning: str = "") -> ShopperResult:
         view = self._overlay(view, ref)
-        if event_id and ref.get("credential", {}).get("kind") in (api.CRED_SUN, api.CRED_HCE):
-            # A one-time proof is verified once, with the check-in; the visit's other events
-            # point at that check-in, so the hub attributes them only if it accepted the proof.
-            ref = {k: v for k, v in ref.items() if k != "credential"} | {"checkin": event_id}
         with self._lock:
             self._session = Session(ref=ref, key=key, view=view, guest=guest)
         return ShopperResult(view, guest=guest, warning=warning, event_id=event_id)
+
+    def _revoked(self, named: dict[str, str]) -> None:
+        """Sync thread: the hub named shoppers this kiosk must forget (their cached views are
+        already purged). A consent revoked takes the other brands' items off the screen at once;
+        an erased shopper or a revoked card ends the visit."""
+        with self._lock:
+            session = self._session
+            kind = named.get(session.view.shopper_id) if session and session.view.shopper_id else None
+            if kind == api.REVOKED_CONSENT:
+                own = tuple(i for i in session.view.wishlist if i.brand == self.identity.brand_id)
+                session.view = replace(session.view, wishlist=own, sharing=api.REFUSED)
+                view = session.view
+        if kind is None:
+            return
+        if kind == api.REVOKED_CONSENT:
+            self._publish(ShopperResult(view, guest=session.guest))
+        else:
+            self.end_session("revoked")
+
+    def _token_refused(self) -> None:
+        """Sync thread or tap worker: the hub refused this kiosk's token; no profile stays on screen."""
+        with self._lock:
+            showing = self._session is not None and not self._session.guest
+        if showing:
+            self.end_session("refused")
 
     def _overlay(self, view: api.ShopperView, ref: dict | None = None) -> api.ShopperView:
         if not view.shopper_id and not ref:
@@ -265,9 +326,10 @@ class KioskService(StaffDesk):
         if session.view.session:
             try:  # the event reaches the hub first, then the hub's view reflects the answer
                 self.sync.drain(max_batches=1, honour_backoff=False)
-                view = self._overlay(self.hub.session_view(session.view.session, timeout=self.config.hub_timeout_s))
-                if session.key:
-                    self.cache.put_shopper(session.key, view)
+                fresh = self.hub.session_view(session.view.session, timeout=self.config.hub_timeout_s)
+                if session.key:  # the hub's own view, confirmed now: never one with pending items on it
+                    self.cache.put_shopper(session.key, fresh)
+                view = self._overlay(fresh)
             except E.KioskError as exc:
                 log.info("sharing answer queued; the hub's refreshed view is not available (%s)", type(exc).__name__)
         view = replace(view, sharing=api.GRANTED if grant else api.REFUSED)
@@ -302,7 +364,8 @@ class KioskService(StaffDesk):
             outbox_depth=s.depth, parked=s.parked, parked_events=tuple(self.outbox.parked()), last_sync=s.last_sync,
             last_error=s.last_error, hub_latency_ms=self.hub.last_latency_ms, free_disk_bytes=free,
             low_disk=free < self.config.low_disk_bytes, version=__version__, device_id=self.identity.device_id,
-            store_id=self.identity.store_id, hub_url=self.hub_url, cache_rebuilt=self.cache.rebuilt_from is not None)
+            store_id=self.identity.store_id, hub_url=self.hub_url, cache_rebuilt=self.cache.rebuilt_from is not None,
+            device_refused=s.device_refused)
 
     @property
     def reader_status(self) -> ReaderStatus:

@@ -46,7 +46,10 @@ class StaffDesk:
         try:
             data = self.hub.request("POST", "/v1/staff/sessions", json_body={"staff_id": badge.staff_id, "pin": pin},
                                     timeout=max(self.config.hub_timeout_s, 3.0))
-        except E.HubUnavailable:
+        except E.HubUnavailable as exc:
+            if exc.status == 429:  # too many PIN tries for this badge or kiosk: a lock-out, not an outage
+                return StaffResult(False, badge.role, badge.staff_id, code="locked",
+                                   locked_for_s=exc.retry_after or 900.0)
             return StaffResult(False, badge.role, badge.staff_id, code="offline")
         except E.HubError as exc:
             return _staff_refusal(badge, exc)
@@ -100,13 +103,15 @@ class StaffDesk:
         except E.HubUnavailable:
             return StaffSearchResult(query, code="offline")
         except E.HubError as exc:
+            if isinstance(exc, E.Unauthorized):
+                self.sync.note_refused(exc.detail)
             return StaffSearchResult(query, code="locked" if exc.status == 403 else "offline")
         rows = tuple((str(s.get("id", "")), str(s.get("display_name", "")), str(s.get("full_name", "")))
                      for s in found if isinstance(s, dict) and s.get("id"))
         return StaffSearchResult(query, rows)
 
     def staff_lookup(self, shopper_id: str) -> StaffLookupResult:
-        """A found shopper's wishlist with stock and location; recorded as a staff_lookup event."""
+        """A found shopper's wishlist with stock and location (the hub records this lookup itself)."""
         staff = self._staff
         if not staff:
             return StaffLookupResult(None, "locked")
@@ -118,12 +123,14 @@ class StaffDesk:
         except E.NotFound:
             return StaffLookupResult(None, "not_found")
         except E.HubError as exc:
+            if isinstance(exc, E.Unauthorized):
+                self.sync.note_refused(exc.detail)
             return StaffLookupResult(None, "locked" if exc.status == 403 else "offline")
-        self._record_lookup({"shopper_id": view.shopper_id}, staff, "search")
         return StaffLookupResult(view)
 
     def staff_lookup_session(self) -> StaffLookupResult:
-        """The shopper who just tapped while staff mode is unlocked (recorded as a lookup)."""
+        """The shopper who just tapped while staff mode is unlocked: recorded as a staff_lookup
+        event carrying the visit's proof (its check-in) and the staff member's id."""
         staff = self._staff
         with self._lock:
             session = self._session
@@ -161,13 +168,18 @@ class StaffDesk:
 
     @staticmethod
     def enroll_device(config, hub_url: str, code: str) -> ProvisionResult:
+        from kiosk.hubclient import transport_problem
         from kiosk.provisioning import enroll
         from kiosk.staff import valid_hub_url
         hub_url, code = hub_url.strip().rstrip("/"), code.strip()
         if not valid_hub_url(hub_url):
             return ProvisionResult(False, "bad_url", hub_url=hub_url)
+        insecure = transport_problem(hub_url, config.allow_insecure_hub)
+        if insecure:
+            return ProvisionResult(False, "insecure_url", insecure, hub_url=hub_url)
         try:
-            identity = enroll(hub_url, code, config.device_name, config.device_file)
+            identity = enroll(hub_url, code, config.device_name, config.device_file,
+                              allow_insecure=config.allow_insecure_hub)
         except E.HubUnavailable as exc:
             return ProvisionResult(False, "offline", exc.detail, hub_url=hub_url)
         except E.KioskError as exc:

@@ -15,8 +15,11 @@ from kiosk import api
 
 @dataclass
 class Session:
-    ref: dict  # how events name this shopper: {"shopper_id": ...} and/or {"credential": ...}
-    key: str  # keyed hash of the credential ("" when the card has no stable identity)
+    # the proof every event of the visit carries (the hub attributes nothing without one):
+    # online {"checkin": id sent with the check-in, "session": hub session, "shopper_id": ...};
+    # offline {"checkin": id of the queued CHECKIN event, "shopper_id": cached id (absent for a guest)}
+    ref: dict
+    key: str  # HMAC of the card's id under this kiosk's cache key ("" when the card has no stable identity)
     view: api.ShopperView
     guest: bool = False
 

@@ -37,13 +37,15 @@ class PinLocked(Exception):
 
 
 def _write_private(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from kiosk.files import private_dir
+    private_dir(path.parent)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, 0o600)  # a .tmp left by a crash keeps its old mode through O_CREAT
     os.replace(tmp, path)
 
 
@@ -138,7 +140,7 @@ def valid_hub_url(url: str) -> bool:
 if __name__ == "__main__":  # python -m kiosk.staff: print the hash of a technician PIN for kiosk.toml
     import getpass
 
-    pin = getpass.getpass("technician PIN (4-12 digits): ")
-    if not (pin.isdigit() and 4 <= len(pin) <= 12):
-        raise SystemExit("a PIN is 4 to 12 digits")
+    pin = getpass.getpass("technician PIN (6-12 digits): ")
+    if not (pin.isascii() and pin.isdigit() and 6 <= len(pin) <= 12):
+        raise SystemExit("a PIN is 6 to 12 digits")
     print(f'technician_pin_hash = "{hash_pin(pin)}"')

@@ -1,4 +1,5 @@
-"""The sync worker: drains the outbox to the hub, pulls inventory and offers, reports health.
+"""The sync worker: drains the outbox to the hub, pulls inventory, offers and revocations,
+reports health.
 
 At-least-once from here + idempotent receipt on the hub = exactly once (DESIGN section 7).
 Batches go oldest first; per-event outcomes come back; created and duplicate events leave
@@ -7,11 +8,19 @@ failure the next attempt time is persisted in the outbox (exponential backoff wi
 jitter, at least the hub's `Retry-After`), so a long outage or a restart never makes a hot
 loop and no thread sleeps inside a request.
 
+Revocations (consent revoked, credential revoked, shopper erased anywhere) are pulled with
+the inventory and every `revocations_interval_s`: each cached view of a shopper named is
+purged before the cursor moves. Expired cache rows are purged on every round. A refused
+device token (401) is remembered in the outbox's meta until an authenticated call succeeds
+(or the kiosk is re-enrolled: the state names the device id it was refused for); meanwhile
+the kiosk shows no profile and its cached views are gone.
+
     worker = SyncWorker(outbox, cache, hub, config, identity)
     worker.start(); worker.wake(); worker.stop()
 """
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -26,6 +35,8 @@ log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_S = 3.0
 NEVER = float("-inf")  # a monotonic time before any other
+REFUSED_META = "device_refused"
+MAX_REVOCATION_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,7 @@ class SyncStatus:
     depth: int
     parked: int
     next_attempt_in: float
+    device_refused: str = ""  # why the hub refused this kiosk's token ("" when it has not)
 
 
 class SyncWorker:
@@ -55,7 +67,12 @@ class SyncWorker:
         self._last_pull = NEVER
         self._last_heartbeat = NEVER
         self._last_probe = NEVER
+        self._last_revocations = NEVER
+        self._no_feed_logged = False
         self.on_change: Callable[[SyncStatus], None] = lambda status: None
+        self.on_revoked: Callable[[dict[str, str]], None] = lambda named: None  # shopper_id -> kind
+        self.on_refused: Callable[[], None] = lambda: None
+        self._refused = self._load_refused()
         self.requests_made = 0  # for the chaos tests' retry-rate bound
 
     # -- lifecycle ---------------------------------------------------------------
@@ -81,7 +98,60 @@ class SyncWorker:
     def status(self) -> SyncStatus:
         next_at = float(self.outbox.get_meta("next_attempt_at", "0") or 0)
         return SyncStatus(self.online, float(self.outbox.get_meta("last_sync", "0") or 0), self.last_error,
-                          self.outbox.depth(), self.outbox.parked_count(), max(0.0, next_at - time.time()))
+                          self.outbox.depth(), self.outbox.parked_count(), max(0.0, next_at - time.time()),
+                          self._refused)
+
+    # -- a refused device token ----------------------------------------------------
+    def _load_refused(self) -> str:
+        try:
+            data = json.loads(self.outbox.get_meta(REFUSED_META) or "{}")
+        except ValueError:
+            return ""
+        if not isinstance(data, dict) or data.get("device_id") != self.identity.device_id:
+            return ""  # re-enrolled since: a new identity starts trusted
+        return str(data.get("detail") or "the hub refused this kiosk's device token")
+
+    @property
+    def device_refused(self) -> str:
+        """Why the hub refused this kiosk's token, or "" (persisted: a restart remembers)."""
+        return self._refused
+
+    def note_refused(self, detail: str) -> None:
+        """The hub answered 401: show no profile, forget every cached view, tell the technician."""
+        first = not self._refused
+        self._refused = (detail or "the hub refused this kiosk's device token")[:300]
+        try:
+            self.outbox.set_meta(REFUSED_META, json.dumps({"device_id": self.identity.device_id,
+                                                           "detail": self._refused, "at": time.time()}))
+        except E.StorageError:
+            log.warning("could not record the refused device token", exc_info=True)
+        try:
+            self.cache.purge_all_shoppers()
+        except E.StorageError:
+            log.error("could not purge the cached shopper views", exc_info=True)
+        if first:
+            log.error("the hub refused this kiosk's device token: no profile is shown until it accepts it "
+                      "again; re-enroll the kiosk (technician screen or `kiosk enroll`)")
+            for listener in (self.on_refused, lambda: self.on_change(self.status())):
+                try:
+                    listener()
+                except Exception:
+                    log.exception("refused-token listener failed")
+
+    def note_authenticated(self) -> None:
+        """An authenticated call succeeded: the token is good (again)."""
+        if not self._refused:
+            return
+        self._refused = ""
+        try:
+            self.outbox.set_meta(REFUSED_META, "")
+        except E.StorageError:
+            log.warning("could not clear the refused device token state", exc_info=True)
+        log.info("the hub accepts this kiosk's device token again")
+        try:
+            self.on_change(self.status())
+        except Exception:
+            log.exception("sync status listener failed")
 
     def note_online(self, online: bool, error: str = "") -> None:
         """Called by the sync loop and by the service after a check-in call."""
@@ -120,6 +190,7 @@ class SyncWorker:
                 self._failed(f"hub answered nonsense: {exc}", None)
                 break
             except E.Unauthorized as exc:
+                self.note_refused(exc.detail)
                 self._failed(f"device token refused: {exc}", self.config.backoff_cap_s)
                 break
             except E.HubError as exc:  # the whole batch refused (e.g. 413/422): isolate the culprit
@@ -136,23 +207,66 @@ class SyncWorker:
                 sent[o.status] += 1
             sent["batches"] += 1
             self.outbox.set_meta("last_sync", str(time.time()))
+            self.note_authenticated()
             self._succeeded()
         return sent
 
     def pull(self) -> None:
-        """Inventory and offers deltas since the last cursors."""
-        inv = self.hub.inventory(self.identity.store_id, self.cache.get_meta("inventory_cursor"),
-                                 timeout=self.config.sync_timeout_s)
-        self.cache.apply_inventory(inv["inventory"], inv["cursor"])
-        offers = self.hub.offers(self.cache.get_meta("offers_cursor"), timeout=self.config.sync_timeout_s)
-        self.cache.apply_offers(offers["offers"], offers["cursor"])
+        """Inventory, offers and revocations deltas since the last cursors."""
+        try:
+            inv = self.hub.inventory(self.identity.store_id, self.cache.get_meta("inventory_cursor"),
+                                     timeout=self.config.sync_timeout_s)
+            self.note_authenticated()
+            self.cache.apply_inventory(inv["inventory"], inv["cursor"])
+            offers = self.hub.offers(self.cache.get_meta("offers_cursor"), timeout=self.config.sync_timeout_s)
+            self.cache.apply_offers(offers["offers"], offers["cursor"])
+            self.pull_revocations()
+        except E.Unauthorized as exc:
+            self.note_refused(exc.detail)
+            raise
         self._last_pull = time.monotonic()
+
+    def pull_revocations(self) -> dict[str, str]:
+        """Purge every cached view of each shopper the hub says this kiosk must forget; the
+        cursor moves only after the purge. Returns the shoppers named (id -> kind)."""
+        named: dict[str, str] = {}
+        cursor = self.cache.get_meta("revocations_cursor")
+        for _ in range(MAX_REVOCATION_PAGES):
+            try:
+                data = self.hub.revocations(cursor, timeout=self.config.sync_timeout_s)
+            except E.NotFound:
+                if not self._no_feed_logged:
+                    log.warning("the hub has no revocation feed (an older hub): cached views expire by TTL only")
+                    self._no_feed_logged = True
+                break
+            page = {r["shopper_id"]: str(r.get("kind", "")) for r in data["revocations"]}
+            if page:
+                self.cache.purge_shoppers(list(page))
+                named.update(page)
+            moved = data["cursor"] != cursor
+            cursor = data["cursor"]
+            self.cache.set_meta("revocations_cursor", cursor)
+            if not page or not moved:
+                break
+        self._last_revocations = time.monotonic()
+        if named:
+            log.info("forgot the cached views of %d shopper(s) revoked at the hub", len(named))
+            try:
+                self.on_revoked(named)
+            except Exception:
+                log.exception("revocation listener failed")
+        return named
 
     def heartbeat(self) -> None:
         status = self.status()
         payload = {"version": __version__, "outbox_depth": status.depth, "parked": status.parked,
                    "last_sync": status.last_sync, **self.heartbeat_extra()}
-        self.hub.heartbeat(self.identity.device_id, payload, timeout=self.config.sync_timeout_s)
+        try:
+            self.hub.heartbeat(self.identity.device_id, payload, timeout=self.config.sync_timeout_s)
+        except E.Unauthorized as exc:
+            self.note_refused(exc.detail)
+            raise
+        self.note_authenticated()
         self._last_heartbeat = time.monotonic()
 
     # -- internals ---------------------------------------------------------------
@@ -192,6 +306,10 @@ class SyncWorker:
             self._wake.clear()
 
     def _round(self) -> None:
+        try:
+            self.cache.purge_expired(self.config.cache_ttl_s)
+        except E.StorageError:
+            log.warning("could not purge expired cache rows", exc_info=True)
         if self._backing_off():
             return
         self.drain()
@@ -201,6 +319,12 @@ class SyncWorker:
         try:
             if self.online and now - self._last_pull > self.config.pull_interval_s:
                 self.pull()
+            elif self.online and now - self._last_revocations > self.config.revocations_interval_s:
+                try:
+                    self.pull_revocations()
+                except E.Unauthorized as exc:
+                    self.note_refused(exc.detail)
+                    raise
             if self.online and now - self._last_heartbeat > self.config.heartbeat_interval_s:
                 self.heartbeat()
             if now - max(self._last_probe, self._last_pull, self._last_heartbeat) > PROBE_INTERVAL_S:

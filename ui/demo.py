@@ -1,6 +1,6 @@
 """The demo bar: on-screen buttons and keyboard shortcuts that tap demo cards and products
 through the simulated reader (keys 1-8 tap shopper cards, P a product, G garbage, S the staff
-badge, T the technician badge; PIN 1234).
+badge, T the technician badge; PIN 246813).
 
 Demo-only: the one UI module that imports drivers/ (to play the simulated reader's tags)."""
 from __future__ import annotations

@@ -57,6 +57,8 @@ def error_text(code: str) -> str:
         return tr._("We could not check this card or phone. Please ask staff")
     if code == "storage":
         return tr._("We could not save that. Please ask staff for help")
+    if code == "device_refused":
+        return tr._("This kiosk cannot show your profile right now. Please ask staff for help")
     return tr._("We could not read that tag. Hold your card flat on the reader and try again")
 
 
@@ -96,6 +98,8 @@ class KioskApp(StaffFlow, App):
                 self.service = build_service(self.kiosk_config, dispatch=self.dispatch_ui)
             except E.NotEnrolled:
                 log.warning("this kiosk is not enrolled: only the technician screen can help")
+            except E.ConfigError as exc:  # e.g. hub_url differs from the enrolled hub: a technician re-enrolls
+                log.error("the kiosk cannot start: %s", exc.detail)
         if self.service is not None:
             self.kiosk_config = self.service.config
             self.service.subscribe(self.on_result)

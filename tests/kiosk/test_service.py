@@ -45,7 +45,7 @@ def running(enrolled):
 
 def hub_wishlist(hub, shopper_id):
     return {g for (g,) in hub.store.all(
-        "SELECT a.gtin FROM wishlist_adds a LEFT JOIN wishlist_removed r ON r.tag=a.tag "
+        "SELECT a.gtin FROM wishlist_adds a LEFT JOIN wishlist_removes r ON r.tag=a.tag AND r.shopper_id=a.shopper_id "
         "WHERE a.shopper_id=? AND r.tag IS NULL", (shopper_id,))}
 
 

@@ -1,5 +1,6 @@
 """Chaos fixtures: a hub in its own process (so it can be killed -9), a fault proxy,
 and a kiosk whose hub URL points through the proxy."""
+import json
 import os
 import signal
 import subprocess
@@ -57,3 +58,16 @@ def hub_process(hub_db):
 def report(name, **figures):
     line = ", ".join(f"{k}={v}" for k, v in figures.items())
     print(f"\n[{name}] {line}")
+
+
+def route_through(config, hub_url, proxy_url):
+    """Enroll with the hub, then give the kiosk the proxy's address as its hub, as if it had
+    been enrolled through it: the device token is pinned to the enrolled URL, so a configured
+    hub_url can no longer reroute it (issue 9)."""
+    from kiosk.app import ensure_enrolled
+
+    ensure_enrolled(config, hub_url, "DEMO")
+    data = json.loads(config.device_file.read_text(encoding="utf-8"))
+    data["hub_url"] = proxy_url
+    config.device_file.write_text(json.dumps(data), encoding="utf-8")
+    return config

@@ -42,6 +42,12 @@ class WishlistMerge(RuleBasedStateMachine):
         ensure_enrolled(self.config, self.hub.url, "DEMO")
         web = requests.post(self.hub.url + "/v1/devices/enroll", json={"code": "DEMO", "name": "web"}, timeout=5)
         self.web_auth = {"Authorization": f"Bearer {web.json()['device_token']}"}
+        # the other channel proves whose its events are too: a check-in the hub accepted from it
+        checkin_id = str(uuid.uuid4())
+        r = requests.post(self.hub.url + "/v1/checkins", headers=self.web_auth, timeout=5, json={
+            "credential": {"kind": "token", "token": demo.token_for(SHOPPER)}, "checkin_id": checkin_id})
+        assert r.status_code == 200, r.text
+        self.web_ref = {"checkin": checkin_id, "shopper_id": SHOPPER_ID}
         # the reference observed-remove set starts from what the hub already holds
         self.adds = dict(self.hub.store.all("SELECT tag, gtin FROM wishlist_adds WHERE shopper_id=?", (SHOPPER_ID,)))
         self.removed: set[str] = set()
@@ -63,7 +69,7 @@ class WishlistMerge(RuleBasedStateMachine):
 
     def live(self):
         return self.hub.store.all(
-            "SELECT a.tag, a.gtin FROM wishlist_adds a LEFT JOIN wishlist_removed r ON r.tag=a.tag "
+            "SELECT a.tag, a.gtin FROM wishlist_adds a LEFT JOIN wishlist_removes r ON r.tag=a.tag AND r.shopper_id=a.shopper_id "
             "WHERE a.shopper_id=? AND r.tag IS NULL", (SHOPPER_ID,))
 
     def web_post(self, event):
@@ -115,7 +121,7 @@ class WishlistMerge(RuleBasedStateMachine):
     @precondition(lambda self: self.hub is not None)
     @rule(gtin=st.sampled_from(GTINS))
     def web_add(self, gtin):
-        event = {"event_id": api.uuid7(), "type": api.WISHLIST_ADD, "shopper_id": SHOPPER_ID, "gtin": gtin}
+        event = {"event_id": api.uuid7(), "type": api.WISHLIST_ADD, **self.web_ref, "gtin": gtin}
         self.web_post(event)
         self.adds[event["event_id"]] = gtin
 
@@ -124,7 +130,7 @@ class WishlistMerge(RuleBasedStateMachine):
     def web_remove(self, gtin):
         seen = [tag for tag, g in self.live() if g == gtin]  # what the web app shows right now
         if seen:
-            self.web_post({"event_id": str(uuid.uuid4()), "type": api.WISHLIST_REMOVE, "shopper_id": SHOPPER_ID,
+            self.web_post({"event_id": str(uuid.uuid4()), "type": api.WISHLIST_REMOVE, **self.web_ref,
                            "gtin": gtin, "tags": seen})
             self.removed |= set(seen)
 

@@ -2,6 +2,8 @@
 printed at the end of the run), with no text spilling out of its box."""
 import pytest
 
+from hub import demo
+
 from tests.taps import card, product
 from tests.ui.conftest import STAFF_UID, TECH_UID, uid_read, walk
 
@@ -58,7 +60,7 @@ def test_every_screen(kiosk, lang):
     check("3-pin", app.pin)
     from ui.i18n import tr
     k.tap_text(app.pin.ids.keypad, tr._("Clear"))
-    for digit in "1234":
+    for digit in demo.DEMO_PIN:
         k.tap_text(app.pin.ids.keypad, digit)
     k.tap(app.pin.ids.unlock)
     assert k.pump(lambda: app.sm.current == "staff")
@@ -78,7 +80,7 @@ def test_every_screen(kiosk, lang):
     choose()
     k.present(uid_read(TECH_UID))
     assert k.pump(lambda: app.sm.current == "pin" and app.pin.role == "technician")
-    for digit in "1234":
+    for digit in demo.DEMO_PIN:
         k.tap_text(app.pin.ids.keypad, digit)
     k.tap(app.pin.ids.unlock)
     assert k.pump(lambda: app.sm.current == "technician" and app.technician.health is not None)

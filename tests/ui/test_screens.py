@@ -74,7 +74,7 @@ def test_product_tap_saves_at_once_and_undo_takes_it_back(kiosk, hub):
     assert k.pump(lambda: title not in texts(app.shopper))
     assert k.pump(lambda: "Removed from your wishlist" in app.shopper.toast)
     assert k.pump(lambda: app.service.outbox.depth() == 0, 10)
-    live = hub.store.all("SELECT a.gtin FROM wishlist_adds a LEFT JOIN wishlist_removed r ON r.tag=a.tag "
+    live = hub.store.all("SELECT a.gtin FROM wishlist_adds a LEFT JOIN wishlist_removes r ON r.tag=a.tag AND r.shopper_id=a.shopper_id "
                          "WHERE a.shopper_id='shopper-00' AND r.tag IS NULL AND a.gtin=?", (gtin,))
     assert live == []  # added and taken back: the hub agrees
 
@@ -152,7 +152,7 @@ def test_staff_pin_locks_out_after_five_wrong_tries(kiosk):
     assert "Mai" in app.pin.who
     keypad = app.pin.ids.keypad
     for attempt in range(5):
-        for _ in range(4):
+        for _ in range(len(demo.DEMO_PIN)):
             k.tap_text(keypad, "9")
         k.tap(app.pin.ids.unlock)
         assert k.pump(lambda: not app.pin.busy)
@@ -160,7 +160,7 @@ def test_staff_pin_locks_out_after_five_wrong_tries(kiosk):
             assert f"{4 - attempt} " in app.pin.message and "Wrong PIN" in app.pin.message
     assert "Too many wrong PINs" in app.pin.message and "5 minutes" in app.pin.message
     k.shot("en-pin-locked")
-    for digit in "1234":  # the right PIN now changes nothing
+    for digit in demo.DEMO_PIN:  # the right PIN now changes nothing
         k.tap_text(keypad, digit)
     k.tap(app.pin.ids.unlock)
     assert k.pump(lambda: not app.pin.busy)
@@ -172,7 +172,7 @@ def test_staff_finds_a_shopper_by_name_and_every_lookup_is_recorded(kiosk, hub):
     app = k.app
     k.present(uid_read(STAFF_UID))
     assert k.pump(lambda: app.sm.current == "pin")
-    for digit in "1234":
+    for digit in demo.DEMO_PIN:
         k.tap_text(app.pin.ids.keypad, digit)
     k.tap(app.pin.ids.unlock)
     assert k.pump(lambda: app.sm.current == "staff")
@@ -201,7 +201,7 @@ def test_technician_health_shows_real_values_and_reader_test_decodes(kiosk, hub)
     app = k.app
     k.tap(app.attract.ids.tech_corner, hold=2.3)  # the hidden entry: a long press in the corner
     assert k.pump(lambda: app.sm.current == "pin") and app.pin.role == "technician"
-    for digit in "1234":
+    for digit in "1234":  # the local technician PIN (tests/ui/conftest.py)
         k.tap_text(app.pin.ids.keypad, digit)
     k.tap(app.pin.ids.unlock)
     assert k.pump(lambda: app.sm.current == "technician")
@@ -300,3 +300,23 @@ def test_wishlist_cards_are_reused_and_keep_nothing_of_the_last_shopper(kiosk):
     shown = app.shopper.ids.wishlist.children
     assert shown and all(c in pooled for c in shown[:len(pooled)] if c.__class__.__name__ == "ProductCard")
     assert not set(shown_titles(app)) - {v.title for v in app.shopper.view.wishlist}
+
+
+def test_a_kiosk_whose_token_the_hub_refused_shows_no_profile_and_tells_the_technician(kiosk, enrolled):
+    import json
+    data = json.loads(enrolled.device_file.read_text())
+    data["enrollment"]["device_token"] = "refused-" + "x" * 40  # the hub no longer knows this kiosk
+    enrolled.device_file.write_text(json.dumps(data))
+    k = kiosk()
+    app = k.app
+    k.present(card(0))
+    assert k.pump(lambda: "ask staff" in app.attract.message)
+    assert app.attract.message == "This kiosk cannot show your profile right now. Please ask staff for help"
+    assert app.sm.current == "attract" and not any("Emma" in t for t in texts(app.root))
+    k.tap(app.attract.ids.tech_corner, hold=2.3)
+    assert k.pump(lambda: app.sm.current == "pin") and app.pin.role == "technician"
+    for digit in "1234":  # the local technician PIN (tests/ui/conftest.py)
+        k.tap_text(app.pin.ids.keypad, digit)
+    k.tap(app.pin.ids.unlock)
+    assert k.pump(lambda: app.technician.health is not None)
+    assert any("REFUSED by the hub" in t for t in texts(app.technician.ids.health))

@@ -82,6 +82,11 @@ class TechnicianScreen(Screen):
         rows = [
             (tr._("Reader"), f"{reader}  ({s.reader_detail})" if s.reader_detail else reader),
             (tr._("Hub"), hub),
+        ]
+        if s.device_refused:
+            rows.append((tr._("Device token"),
+                         tr._("REFUSED by the hub: no shopper profile is shown. Enroll this kiosk again (Set up).")))
+        rows += [
             (tr._("Hub latency"), fmt.latency(h.hub_latency_ms, language)),
             (tr._("Events waiting"), str(s.outbox_depth)),
             (tr._("Parked events"), str(s.parked) + ("  " + tr._("(see kiosk outbox list)") if s.parked else "")),
@@ -142,6 +147,7 @@ class TechnicianScreen(Screen):
         else:
             self.message = {
                 "bad_url": tr._("That is not a web address. It starts with https:// or http://"),
+                "insecure_url": tr._("This hub address is not secure (http:// on another machine). Use https://"),
                 "offline": tr._("The hub did not answer. Check the address and the network, then try again."),
                 "events_waiting": tr._("Events are still waiting for the current hub. Press Sync now on Health first."),
             }.get(result.code, tr._("The hub refused this code. Check it, or ask for a new one."))
