@@ -313,6 +313,7 @@ def test_a_kiosk_whose_token_the_hub_refused_shows_no_profile_and_tells_the_tech
     assert k.pump(lambda: "ask staff" in app.attract.message)
     assert app.attract.message == "This kiosk cannot show your profile right now. Please ask staff for help"
     assert app.sm.current == "attract" and not any("Emma" in t for t in texts(app.root))
+    k.shot("en-device-refused")
     k.tap(app.attract.ids.tech_corner, hold=2.3)
     assert k.pump(lambda: app.sm.current == "pin") and app.pin.role == "technician"
     for digit in "1234":  # the local technician PIN (tests/ui/conftest.py)
@@ -320,3 +321,4 @@ def test_a_kiosk_whose_token_the_hub_refused_shows_no_profile_and_tells_the_tech
     k.tap(app.pin.ids.unlock)
     assert k.pump(lambda: app.technician.health is not None)
     assert any("REFUSED by the hub" in t for t in texts(app.technician.ids.health))
+    k.shot("en-device-refused-health")
