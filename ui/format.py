@@ -6,10 +6,13 @@ argument, so the same view renders in any language and switching language re-ren
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal, InvalidOperation
 
 from babel.dates import format_timedelta
-from babel.numbers import format_currency, format_decimal
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency, get_currency_symbol
+from babel.units import format_unit
 
 BABEL_LOCALES = {"en": "en_GB", "vi": "vi_VN", "ru": "ru_RU", "th": "th_TH"}
 LANGUAGE_NAMES = {"en": "English", "vi": "Tiếng Việt", "ru": "Русский", "th": "ไทย"}  # each in its own script
@@ -26,14 +29,34 @@ def script_for(text: str) -> str:
 
 
 def price(amount: str, currency: str, language: str) -> str:
-    """`1.234.567 ₫`, `฿1,234.50`, `1 234,50 ₽`: the shopper's language decides the format."""
+    """`1.234.567 ₫`, `฿1,234.50`, `1 234,50 ₽`, and for an English reader `₽15,690.00`: the
+    shopper's language decides the pattern (CLDR, through Babel), the currency its digits
+    (VND none), and the symbol is the language's own for that currency, else the one the
+    currency's home country writes (CLDR gives English no symbol for the rouble or the baht:
+    `RUB15,690.00` tells a shopper less than `₽`)."""
     if not amount or not currency:
         return ""
     try:
         value = Decimal(amount)
     except InvalidOperation:
         return ""
-    return format_currency(value, currency, locale=_locale(language), format_type="standard", currency_digits=True)
+    locale = _locale(language)
+    text = format_currency(value, currency, locale=locale, format_type="standard", currency_digits=True)
+    home = _home_symbol(currency)
+    if home and get_currency_symbol(currency, locale=locale) == currency:
+        text = text.replace(currency, home)
+    return text
+
+
+@functools.lru_cache(maxsize=64)
+def _home_symbol(currency: str) -> str:
+    """The symbol the currency's home country writes (RUB: ₽, THB: ฿), or "" if none is known."""
+    try:
+        home = Locale.parse("und_" + currency[:2])
+    except (ValueError, UnknownLocaleError):
+        return ""
+    symbol = home.currency_symbols.get(currency, "")
+    return "" if symbol == currency else symbol
 
 
 def availability_kind(item) -> str:
@@ -91,11 +114,15 @@ def cached_note(age_s: float, gettext, language: str) -> str:
 
 
 def disk(n_bytes: int, language: str) -> str:
-    return format_decimal(round(n_bytes / 1e9, 1), format="#,##0.0", locale=_locale(language)) + " GB"
+    """`84.3 GB`, `84,3 ГБ`: the unit as the language abbreviates it (CLDR)."""
+    return format_unit(round(n_bytes / 1e9, 1), "digital-gigabyte", length="short", format="#,##0.0",
+                       locale=_locale(language))
 
 
 def latency(ms: float | None, language: str) -> str:
-    return "—" if ms is None else format_decimal(round(ms), locale=_locale(language)) + " ms"
+    """`6 ms`, `6 мс`, `6 mili giây`, `6 มิลลิวินาที` (CLDR's short unit)."""
+    return "—" if ms is None else format_unit(round(ms), "duration-millisecond", length="short",
+                                              locale=_locale(language))
 
 
 def locked_for(seconds: float, gettext, ngettext) -> str:

@@ -21,6 +21,10 @@ def test_prices_follow_the_language_not_the_currency():
     assert fmt.price("1234.5", "THB", "th") == "฿1,234.50"
     assert fmt.price("1234.5", "RUB", "ru") == "1\xa0234,50\xa0₽"
     assert fmt.price("19.9", "GBP", "en") == "£19.90"
+    # CLDR gives English no symbol for the rouble or the baht: the home country's symbol, not the code
+    assert fmt.price("15690", "RUB", "en") == "₽15,690.00" and fmt.price("590", "THB", "en") == "฿590.00"
+    assert fmt.price("250000", "VND", "en") == "₫250,000"  # no decimals for the dong, in any language
+    assert fmt.price("15690", "RUB", "th") == "₽15,690.00" and fmt.price("15690", "RUB", "vi") == "15.690,00\xa0₽"
     assert fmt.price("", "GBP", "en") == "" and fmt.price("abc", "GBP", "en") == ""
 
 
@@ -55,8 +59,10 @@ def test_times_sizes_and_pin_messages():
     assert fmt.ago(180, "en") == "3 minutes ago"
     assert fmt.ago(180, "ru") == "3 минуты назад"
     assert fmt.ago(180, "vi") == "3 phút trước"
-    assert fmt.disk(84_300_000_000, "ru") == "84,3 GB"
+    assert fmt.disk(84_300_000_000, "ru") == "84,3 ГБ" and fmt.disk(84_300_000_000, "en") == "84.3 GB"
     assert fmt.latency(None, "en") == "—" and fmt.latency(6.4, "en") == "6 ms"
+    assert fmt.latency(6.4, "ru") == "6 мс" and fmt.latency(6.4, "vi") == "6 mili giây"
+    assert fmt.latency(6.4, "th") == "6 มิลลิวินาที"
     assert fmt.locked_for(290, gettext, ngettext) == "Too many wrong PINs. Try again in 5 minutes, or ask a manager."
     assert fmt.tries_left(1, gettext, ngettext) == "Wrong PIN. 1 try left."
     assert fmt.pin_dots(3) == "•  •  •" and fmt.pin_dots(0) == ""
