@@ -197,13 +197,7 @@ def main() -> None:
           f"one kiosk flooding over {args.flooders} connections; {args.seconds:g} s per window", flush=True)
     try:
         for setup in [s.strip() for s in args.setups.split(",") if s.strip()]:
-            if setup == "sqlite":
-                url = str(tmp / "hub.db")
-            else:
-                if pg is None:
-                    from pgcluster import PgCluster
-                    pg = PgCluster().start()
-                url = pg.create_database(f"flood_{setup}")
+            url, pg = bh.database_for(setup, tmp, pg, "flood")
             hub = bh.Hub(url, 1, tmp / f"{setup}.log")
             try:
                 world = hub.start(args)

@@ -306,6 +306,17 @@ class Hub:
                 self.proc.wait()
 
 
+def database_for(setup: str, tmp: Path, pg, prefix: str):
+    """(database URL, cluster) for a set-up: a SQLite file in `tmp`, or a new database on the
+    throwaway PostgreSQL cluster (started on first use)."""
+    if setup == "sqlite":
+        return str(tmp / "hub.db"), pg
+    if pg is None:
+        from pgcluster import PgCluster
+        pg = PgCluster().start()
+    return pg.create_database(f"{prefix}_{setup}"), pg
+
+
 def postmaster_cpu(pg):
     """CPU of the postmaster and its children, or None if its pid cannot be found."""
     try:
@@ -413,13 +424,7 @@ def main() -> None:
     columns, pg = [], None
     try:
         for setup in setups:
-            if setup == "sqlite":
-                url = str(tmp / "hub.db")
-            else:
-                if pg is None:
-                    from pgcluster import PgCluster
-                    pg = PgCluster().start()
-                url = pg.create_database(f"bench_{setup}")
+            url, pg = database_for(setup, tmp, pg, "bench")
             hub = Hub(url, 2 if setup == "pg2" else 1, tmp / f"{setup}.log")
             try:
                 t = time.monotonic()

@@ -59,3 +59,16 @@ def hub_db(request, db_kind, tmp_path, demo_db):
         return path
     cluster = request.getfixturevalue("pg_cluster")
     return pg_copy(cluster, request.getfixturevalue("pg_demo_template"))
+
+
+CARD_KEY = "5a" * 32  # the test hubs' card master key (SUN file keys are sealed under it)
+
+
+@pytest.fixture
+def card_key(request, monkeypatch):
+    """PostgreSQL hubs have no file beside the database: give them a card key (SQLite hubs make
+    `<db>.cardkey` themselves)."""
+    monkeypatch.delenv("KIOSK_HUB_CARD_KEY_FILE", raising=False)
+    monkeypatch.delenv("KIOSK_HUB_CARD_KEY", raising=False)
+    if "db_kind" in request.fixturenames and request.getfixturevalue("db_kind") == "postgresql":
+        monkeypatch.setenv("KIOSK_HUB_CARD_KEY", CARD_KEY)

@@ -17,16 +17,9 @@ from drivers.hce_phone import Phone
 from hub import admin
 
 ROOT = Path(__file__).resolve().parents[2]
-CARD_KEY = "7c" * 32
 
 
-@pytest.fixture(autouse=True)
-def card_key(request, monkeypatch):
-    """PostgreSQL hubs have no file beside the database: give them a card key."""
-    monkeypatch.delenv("KIOSK_HUB_CARD_KEY_FILE", raising=False)
-    monkeypatch.delenv("KIOSK_HUB_CARD_KEY", raising=False)
-    if "db_kind" in request.fixturenames and request.getfixturevalue("db_kind") == "postgresql":
-        monkeypatch.setenv("KIOSK_HUB_CARD_KEY", CARD_KEY)
+pytestmark = pytest.mark.usefixtures("card_key")  # tests/hub/conftest.py
 
 
 def bearer(secret: str) -> dict:

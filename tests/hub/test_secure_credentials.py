@@ -18,20 +18,14 @@ from hub.app import HubSettings
 from hub.server import EmbeddedHub
 from kiosk.results import ErrorResult, ShopperResult
 from tests.taps import product
+from tests.hub.conftest import CARD_KEY
 
 META = bytes.fromhex("5f3a1c0e9b7d24681357acebdf024680")
 FILE = bytes.fromhex("00112233445566778899aabbccddeeff")
 UID = bytes.fromhex("04c0ffee424d01")
-CARD_KEY = "5a" * 32
 
 
-@pytest.fixture(autouse=True)
-def card_key(request, monkeypatch):
-    """PostgreSQL hubs have no file beside the database: give them a card key."""
-    monkeypatch.delenv("KIOSK_HUB_CARD_KEY_FILE", raising=False)
-    monkeypatch.delenv("KIOSK_HUB_CARD_KEY", raising=False)
-    if "db_kind" in request.fixturenames and request.getfixturevalue("db_kind") == "postgresql":
-        monkeypatch.setenv("KIOSK_HUB_CARD_KEY", CARD_KEY)
+pytestmark = pytest.mark.usefixtures("card_key")  # tests/hub/conftest.py
 
 
 def sun_read(counter: int) -> TagRead:
