@@ -25,13 +25,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk import __version__, api
-from hub import credentials, events, inputs, profile, ratelimit, revocations
+from hub import brand_api, brands, credentials, events, inputs, profile, ratelimit, revocations
 from hub import staff as staff_routes
 from hub.metrics import Metrics
 from hub.store import Device, HubFailure, HubStore
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
+BRAND_PREFIX = "/v1/brand"
+REVOKED = HubFailure(api.P_DEVICE_REVOKED, "this kiosk was removed from the fleet: enroll it again", 401,
+                     headers={"Connection": "close"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class HubSettings:
     device_burst: float = 40.0  # (a request costs one more for every 32 KiB of its body)
     enroll_per_client: int = 10  # enrollment attempts a minute from one address
     enroll_hub_wide: int = 600  # and from everyone, every process counted (high: a few addresses must not lock out real enrollments)
+    brand_rate: float = 50.0  # requests a second one brand key may make to one process (0: no limit)
+    brand_burst: float = 200.0
+    fetch_private_images: bool = False  # image_url may name a loopback/private address (tests, an on-site image server)
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "HubSettings":
@@ -69,7 +75,10 @@ class HubSettings:
                    device_rate=float(environ.get("KIOSK_HUB_DEVICE_RATE", "10")),
                    device_burst=float(environ.get("KIOSK_HUB_DEVICE_BURST", "40")),
                    enroll_per_client=int(environ.get("KIOSK_HUB_ENROLL_PER_CLIENT", "10")),
-                   enroll_hub_wide=int(environ.get("KIOSK_HUB_ENROLL_HUB_WIDE", "600")))
+                   enroll_hub_wide=int(environ.get("KIOSK_HUB_ENROLL_HUB_WIDE", "600")),
+                   brand_rate=float(environ.get("KIOSK_HUB_BRAND_RATE", "50")),
+                   brand_burst=float(environ.get("KIOSK_HUB_BRAND_BURST", "200")),
+                   fetch_private_images=environ.get("KIOSK_HUB_FETCH_PRIVATE_IMAGES") == "1")
 
 
 class EnrollBody(BaseModel):
@@ -151,7 +160,9 @@ class Intake:
             self.in_flight -= 1
 
     async def _admitted(self, scope, receive, send) -> None:
-        limit = self.limits.get(scope.get("path"), self.limit)
+        path = scope.get("path") or ""
+        limit = self.limits.get(path) or next((v for k, v in self.limits.items() if k.endswith("*")
+                                               and path.startswith(k[:-1])), self.limit)
         length = dict(scope.get("headers") or ()).get(b"content-length", b"")
         if length.isdigit() and int(length) > limit:
             return await self._refuse(scope, receive, send, limit)
@@ -252,12 +263,18 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         raw = [v for k, v in scope.get("headers") or () if k == b"authorization"]
         if len(raw) > 1:
             return problem(400, api.P_INVALID, "one Authorization header, please", headers=unauthorized), False
+        if path.startswith(BRAND_PREFIX):
+            return await brand_gate(scope, raw)
         if not _needs_device(path):
             return None
         scheme, _, token = (raw[0] if raw else b"").decode("latin-1").partition(" ")
         found = None
+        if store.epoch_due():  # a kiosk revoked in another process: forget cached devices
+            await run_in_threadpool(store.check_epoch)
         if scheme.lower() == "bearer" and token and len(token) <= 256 and token.isascii():
             found = store.cached_device(token) or await run_in_threadpool(store.device_by_token, token)
+        if found is not None and found.revoked:
+            return as_response(REVOKED), False
         if found is None:
             client = (scope.get("client") or ("unknown",))[0]
             if strangers.take(client):
@@ -274,9 +291,29 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         scope.setdefault("state", {})["device"] = found
         return None
 
+    brand_flood = ratelimit.Buckets(settings.brand_rate, settings.brand_burst)
+
+    async def brand_gate(scope, raw: list[bytes]) -> tuple[JSONResponse, bool] | None:
+        """A brand call: its key checked (and its rate) before the body, up to 16 MiB, is read."""
+        header = (raw[0] if raw else b"").decode("latin-1")
+        try:
+            who = await run_in_threadpool(brands.authenticate, store, header)
+        except HubFailure as failure:
+            client = (scope.get("client") or ("unknown",))[0]
+            if strangers.take("brand:" + client):
+                return as_response(HubFailure(ratelimit.P_RATE_LIMITED, "too many requests without a valid brand key",
+                                              429, headers={"Retry-After": "5", **unauthorized})), True
+            return as_response(HubFailure(failure.kind, failure.detail, 401, headers=unauthorized)), False
+        wait = brand_flood.take(who.id)
+        if wait:
+            return as_response(HubFailure(ratelimit.P_RATE_LIMITED, "this brand key sends too many requests; slow down",
+                                          429, headers={"Retry-After": str(max(1, round(wait)))})), True
+        scope.setdefault("state", {})["brand"] = who
+        return None
+
     app.add_middleware(Intake, limit=MAX_BODY_BYTES, threads=settings.pool_size,
                        max_in_flight=settings.max_in_flight, metrics=metrics, gate=gate,
-                       limits={"/v1/devices/enroll": 4096})
+                       limits={"/v1/devices/enroll": 4096, BRAND_PREFIX + "*": brand_api.MAX_BODY_BYTES})
 
     async def device(request: Request, authorization: str = Header(default="")) -> Device:
         """The calling kiosk, from its bearer token: from the process's short cache of tokens
@@ -291,6 +328,8 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         found = store.cached_device(token) or await run_in_threadpool(store.device_by_token, token)
         if found is None:
             raise HubFailure(api.P_UNAUTHORIZED, "a valid device token is required", 401)
+        if found.revoked:
+            raise REVOKED
         refusal = too_fast(found.id, ratelimit.cost_of(request.headers.get("content-length", "").encode(), False,
                                                        MAX_BODY_BYTES))
         if refusal:
@@ -440,6 +479,13 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     hub_admin.add_routes(app, store, admin)  # revoke phone keys; register and revoke secure cards
 
     staff_routes.add_routes(app, store, device)  # badge + PIN unlock, staff search and lookup
+    brand_api.add_routes(app, store, settings)  # a brand's catalog, stores, stock, offers and fleet
+    try:
+        from hub import web
+    except ImportError:  # the web pages are being built (hub/web.py)
+        web = None
+    if web is not None and hasattr(web, "add_routes"):
+        web.add_routes(app, store, settings)  # the brand's fleet page (server rendered)
     return app
 
 
@@ -450,4 +496,5 @@ _ADMIN = ("/v1/shoppers/", "/v1/sun-cards", "/v1/cards:")
 
 
 def _needs_device(path: str) -> bool:
-    return path.startswith("/v1/") and path not in _OPEN and not path.startswith(_ADMIN)
+    return (path.startswith("/v1/") and path not in _OPEN and not path.startswith(_ADMIN)
+            and not path.startswith(BRAND_PREFIX))

@@ -11,6 +11,7 @@ Seeding is idempotent: a hub restarted on the same file keeps its data.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import io
 import random
@@ -46,6 +47,56 @@ BRANDS = [
      (999, 18_900, 100)),
 ]
 COLOURS = ["Navy", "Sand", "Forest", "Charcoal", "Rose", "Ochre"]
+BRAND_PLACES = {"lotus": ("Asia/Ho_Chi_Minh", "vi,en"), "sever": ("Europe/Moscow", "ru,en"),
+                "siam": ("Asia/Bangkok", "th,en"), "harbour": ("Europe/London", "en")}
+# The demo catalog in Vietnamese, Russian and Thai: "{noun} {material or collection}, {colour}"
+# in each language's own order (a Thai shopper sees Thai titles around Thai buttons).
+WORDS = {  # English: (vi, ru, th)
+    "Shirt": ("Áo sơ mi", "Рубашка", "เสื้อเชิ้ต"), "Scarf": ("Khăn quàng", "Шарф", "ผ้าพันคอ"),
+    "Dress": ("Váy liền", "Платье", "ชุดเดรส"), "Trousers": ("Quần dài", "Брюки", "กางเกงขายาว"),
+    "Tote": ("Túi tote", "Сумка-шопер", "กระเป๋าโท้ท"), "Hat": ("Mũ", "Шляпа", "หมวก"),
+    "Jacket": ("Áo khoác", "Куртка", "แจ็กเก็ต"), "Skirt": ("Chân váy", "Юбка", "กระโปรง"),
+    "Parka": ("Áo parka", "Парка", "เสื้อพาร์กา"), "Boots": ("Giày bốt", "Ботинки", "รองเท้าบูท"),
+    "Gloves": ("Găng tay", "Перчатки", "ถุงมือ"), "Thermos": ("Bình giữ nhiệt", "Термос", "กระติกน้ำร้อน"),
+    "Tent": ("Lều", "Палатка", "เต็นท์"), "Backpack": ("Ba lô", "Рюкзак", "เป้สะพายหลัง"),
+    "Socks": ("Tất", "Носки", "ถุงเท้า"), "Shorts": ("Quần short", "Шорты", "กางเกงขาสั้น"),
+    "Tee": ("Áo phông", "Футболка", "เสื้อยืด"), "Sneakers": ("Giày thể thao", "Кроссовки", "รองเท้าผ้าใบ"),
+    "Cap": ("Mũ lưỡi trai", "Кепка", "หมวกแก๊ป"), "Bag": ("Túi", "Сумка", "กระเป๋า"),
+    "Sandals": ("Dép xăng đan", "Сандалии", "รองเท้าแตะ"), "Hoodie": ("Áo hoodie", "Худи", "เสื้อฮู้ด"),
+    "Towel": ("Khăn tắm", "Полотенце", "ผ้าขนหนู"), "Coat": ("Áo măng tô", "Пальто", "เสื้อโค้ต"),
+    "Jumper": ("Áo len", "Джемпер", "เสื้อสเวตเตอร์"), "Brogues": ("Giày brogue", "Броги", "รองเท้าบร็อก"),
+    "Umbrella": ("Ô", "Зонт", "ร่ม"), "Mug": ("Cốc", "Кружка", "แก้วมัค"),
+    "Linen": ("vải lanh", "Лён", "ผ้าลินิน"), "Silk": ("lụa", "Шёлк", "ผ้าไหม"),
+    "Cotton": ("cotton", "Хлопок", "ผ้าฝ้าย"), "Bamboo": ("sợi tre", "Бамбук", "ใยไผ่"),
+    "Lotus": ("Sen", "Лотос", "ลายบัว"), "Arctic": ("Bắc Cực", "Арктика", "อาร์กติก"),
+    "Taiga": ("Taiga", "Тайга", "ไทกา"), "Volga": ("Volga", "Волга", "โวลกา"), "Ural": ("Ural", "Урал", "อูราล"),
+    "Baikal": ("Baikal", "Байкал", "ไบคาล"), "Muay": ("Muay", "Муай", "มวย"), "Street": ("đường phố", "Стрит", "สตรีท"),
+    "Tuk-Tuk": ("Tuk-Tuk", "Тук-тук", "ตุ๊กตุ๊ก"), "Mango": ("xoài", "Манго", "มะม่วง"),
+    "Lanna": ("Lanna", "Ланна", "ล้านนา"), "Harbour": ("Harbour", "Харбор", "ฮาร์เบอร์"),
+    "Coastal": ("biển", "Побережье", "ชายฝั่ง"), "Tweed": ("vải tweed", "Твид", "ผ้าทวีด"),
+    "Oxford": ("Oxford", "Оксфорд", "อ็อกซ์ฟอร์ด"), "Highland": ("Cao nguyên", "Хайленд", "ไฮแลนด์"),
+    "Navy": ("xanh navy", "тёмно-синий", "กรมท่า"), "Sand": ("cát", "песочный", "ทราย"),
+    "Forest": ("xanh rừng", "лесной зелёный", "เขียวป่า"), "Charcoal": ("than chì", "угольный", "ถ่าน"),
+    "Rose": ("hồng", "розовый", "ชมพู"), "Ochre": ("vàng đất", "охра", "เหลืองดินเผา"),
+}
+TITLE_FORMS = {"vi": "{noun} {adjective}, màu {colour}", "ru": "{noun} «{adjective}», цвет {colour}",
+               "th": "{noun}{adjective} สี{colour}"}
+OFFER_TEXTS = {
+    "brand": {"vi": "{brand}: giảm 10% mọi sản phẩm trong tuần này", "ru": "{brand}: скидка 10% на всё на этой неделе",
+              "th": "{brand}: ลด 10% ทุกชิ้นตลอดสัปดาห์นี้"},
+    "first_visit": {"vi": "Chào mừng! Giảm 15% cho lần mua đầu tiên", "ru": "Добро пожаловать! Скидка 15% на первую покупку",
+                    "th": "ยินดีต้อนรับ! ลด 15% สำหรับการซื้อครั้งแรก"},
+    "returning": {"vi": "Rất vui được gặp lại bạn: gói quà miễn phí", "ru": "Рады видеть вас снова: бесплатная подарочная упаковка",
+                  "th": "ยินดีที่ได้พบคุณอีกครั้ง: ห่อของขวัญฟรี"},
+    "lapsed": {"vi": "Chúng tôi nhớ bạn: giảm 20% hôm nay", "ru": "Мы скучали: скидка 20% сегодня",
+               "th": "คิดถึงคุณ: ลด 20% วันนี้"},
+    "promo": {"vi": "{title}: giảm 25%", "ru": "{title}: скидка 25%", "th": "{title}: ลด 25%"},
+}
+
+
+def product_texts(adjective: str, noun: str, colour: str) -> dict:
+    return {lang: {"title": form.format(noun=WORDS[noun][n], adjective=WORDS[adjective][n], colour=WORDS[colour][n])}
+            for n, (lang, form) in enumerate(TITLE_FORMS.items())}
 PRODUCTS_PER_BRAND = 38
 
 SHOPPERS = [  # display name (what the screen greets), full name (staff search only), locale
@@ -116,6 +167,7 @@ def products() -> list[dict]:
             price = f"{amount / 100:.2f}" if currency == "GBP" else str(amount)
             rows.append({"gtin": "0" + gtin13(prefix, brand_index * 100 + i), "brand_id": brand_id,
                          "title": f"{adjective} {noun}, {colour_name}", "price": price, "currency": currency,
+                         "texts": product_texts(adjective, noun, colour_name),
                          "online": int(rng.random() < 0.8), "colour": colour, "seed": brand_index * 100 + i})
     return rows
 
@@ -132,6 +184,66 @@ def demo_products(limit: int | None = None) -> list[dict]:
              "uri": f"https://id.gs1.org/01/{p['gtin']}"} for p in products()[:limit]]
 
 
+def brand_key(brand_id: str) -> str:
+    """The demo brand's API key (a demo world's keys are public: never seed a real hub with it)."""
+    return "bk_demo_" + hashlib.sha256(f"nfc-kiosk demo brand key {brand_id}".encode()).hexdigest()[:32]
+
+
+def offer_rows(brand_id: str, promo: list[dict], until: str) -> list[dict]:
+    name = BRANDS_BY_ID[brand_id]
+    rows = [{"id": "00", "kind": "brand", "discount_pct": 10, "title": f"{name}: 10% off everything this week",
+             "titles": {lang: t.format(brand=name) for lang, t in OFFER_TEXTS["brand"].items()}}]
+    for n, (kind, pct, title) in enumerate([("first_visit", 15, "Welcome! 15% off your first purchase"),
+                                            ("returning", 0, "Good to see you again: free gift wrapping"),
+                                            ("lapsed", 20, "We missed you: 20% off today")], start=1):
+        rows.append({"id": f"{n:02d}", "kind": kind, "discount_pct": pct, "title": title, "titles": OFFER_TEXTS[kind]})
+    for n, p in enumerate(promo, start=4):
+        rows.append({"id": f"{n:02d}", "kind": "wishlist_promo", "gtin": p["gtin"], "discount_pct": 25,
+                     "title": f"{p['title']}: 25% off",
+                     "titles": {lang: OFFER_TEXTS["promo"][lang].format(title=text["title"])
+                                for lang, text in p["texts"].items()}})
+    for row in rows:
+        row["valid_until"] = until
+    return rows
+
+
+def _done(answer: dict, what: str) -> None:
+    """The demo world is fed like a brand's: a refused row is a bug in the demo data."""
+    refused = [r for r in answer["results"] if r["status"] == "rejected"]
+    if refused:
+        raise RuntimeError(f"the demo {what} feed was refused: {refused[:3]}")
+
+
+def seed_brands(store: HubStore, rng: random.Random, catalogue: list[dict], until: str) -> None:
+    """The brands' side of the demo world, through the same calls the brand API makes: each
+    brand, its stores, catalog (vi, ru and th titles), images, stock, offers and its codes."""
+    from hub import brands
+    for brand_id, name, _, currency, _, shops, _, _ in BRANDS:
+        brands.create_brand(store, brand_id, name, "en", key=brand_key(brand_id))
+        zone, languages = BRAND_PLACES[brand_id]
+        _done(brands.upsert_stores(store, brand_id, [
+            {"store_code": sid.split("-", 1)[1], "name": shop, "city": city, "currency": currency,
+             "timezone": zone, "languages": languages} for sid, shop, city in shops]), "stores")
+        mine = [p for p in catalogue if p["brand_id"] == brand_id]
+        _done(brands.upsert_products(store, brand_id, [
+            {"gtin": p["gtin"], "title": p["title"], "price": p["price"], "currency": p["currency"],
+             "online": bool(p["online"]), "texts": p["texts"]} for p in mine]), "products")
+        for p in mine:
+            brands.set_image(store, brand_id, p["gtin"], product_image(p["title"], p["colour"], p["seed"]))
+        for sid, _, _ in shops:
+            code = sid.split("-", 1)[1]
+            rows = []
+            for p in mine:  # every brand product is listed; about a quarter not stocked here
+                quantity = rng.choice([0, 1, 2, 3, 5, 8, 12]) if rng.random() < 0.75 else 0
+                rows.append({"store_code": code, "id": p["gtin"], "quantity": quantity,
+                             "instore_product_location": str(rng.randint(1, 12))})
+            _done(brands.apply_stock(store, brand_id, rows), "stock")
+            brands.create_code(store, brand_id, code, expires_in_s=None, reusable=True, code=f"DEMO-{sid.upper()}")
+        _done(brands.upsert_offers(store, brand_id, offer_rows(brand_id, rng.sample(mine, 4), until)), "offers")
+    brands.create_code(store, BRANDS[0][0], BRANDS[0][5][0][0].split("-", 1)[1], expires_in_s=None, reusable=True,
+                       code=ENROLLMENT_CODE)
+
+
 def seed(store: HubStore) -> bool:
     """Load the demo world once; returns False when it was already there."""
     if store.one("SELECT 1 FROM settings WHERE key='demo_seeded'"):
@@ -140,40 +252,9 @@ def seed(store: HubStore) -> bool:
     rng = random.Random(2026)
     catalogue = products()
     now = time.time()
-    with store.transaction() as conn:
-        for brand_id, name, _, currency, _, stores, _, _ in BRANDS:
-            conn.execute("INSERT INTO brands(id, name) VALUES (?,?)", (brand_id, name))
-            for store_id, store_name, city in stores:
-                conn.execute("INSERT INTO stores(id, brand_id, name, city, currency) VALUES (?,?,?,?,?)",
-                             (store_id, brand_id, store_name, city, currency))
-                conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,1)",
-                             (f"DEMO-{store_id.upper()}", brand_id, store_id))
-        conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,1)",
-                     (ENROLLMENT_CODE, BRANDS[0][0], BRANDS[0][5][0][0]))
-        for p in catalogue:
-            conn.execute("INSERT INTO products(gtin, brand_id, title, price, currency, online) VALUES (?,?,?,?,?,?)",
-                         (p["gtin"], p["brand_id"], p["title"], p["price"], p["currency"], p["online"]))
-            conn.execute("INSERT INTO images(gtin, png) VALUES (?,?)",
-                         (p["gtin"], product_image(p["title"], p["colour"], p["seed"])))
-        for brand_id, _, _, _, _, stores, _, _ in BRANDS:
-            brand_products = [p for p in catalogue if p["brand_id"] == brand_id]
-            for store_id, _, _ in stores:
-                for p in brand_products:  # every brand product is listed; about a quarter not stocked here
-                    quantity = rng.choice([0, 1, 2, 3, 5, 8, 12]) if rng.random() < 0.75 else 0
-                    version = store.next_version(conn, "inventory")
-                    conn.execute("INSERT INTO inventory(store_id, gtin, quantity, location, version) VALUES (?,?,?,?,?)",
-                                 (store_id, p["gtin"], quantity, str(rng.randint(1, 12)), version))
-            promo = rng.sample(brand_products, 4)
-            offers = [("brand", f"{BRANDS_BY_ID[brand_id]}: 10% off everything this week", "", 10),
-                      ("first_visit", "Welcome! 15% off your first purchase", "", 15),
-                      ("returning", "Good to see you again: free gift wrapping", "", 0),
-                      ("lapsed", "We missed you: 20% off today", "", 20)]
-            offers += [("wishlist_promo", f"{p['title']}: 25% off", p["gtin"], 25) for p in promo]
-            for n, (kind, title, gtin, pct) in enumerate(offers):
-                version = store.next_version(conn, "offers")
-                conn.execute("INSERT INTO offers(id, brand_id, store_id, title, kind, gtin, discount_pct, valid_until, "
-                             "version) VALUES (?,?,NULL,?,?,?,?,?,?)",
-                             (f"{brand_id}-{n:02d}", brand_id, title, kind, gtin, pct, "2026-12-31", version))
+    until = (datetime.date.today() + datetime.timedelta(days=90)).isoformat()
+    with store.transaction() as conn:  # the brands' feeds join this one transaction: all or nothing
+        seed_brands(store, rng, catalogue, until)
         brand_ids = [b[0] for b in BRANDS]
         for i, (display, full, locale) in enumerate(SHOPPERS):
             shopper_id = f"shopper-{i:02d}"
@@ -255,10 +336,9 @@ def seed_fleet(store: HubStore, brands: int = 4, stores: int = 50, kiosks: int =
             brand_id = brand_ids[n % len(brand_ids)]
             store_id = f"{brand_id}-fleet-{n:03d}"
             store_ids.append((brand_id, store_id))
-            conn.execute("INSERT INTO stores(id, brand_id, name, city, currency) VALUES (?,?,?,?,?) "
-                         "ON CONFLICT(id) DO NOTHING", (store_id, brand_id, f"Fleet store {n}", "Fleet", "USD"))
-            conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,1) "
-                         "ON CONFLICT(code) DO NOTHING", (f"FLEET-{n:03d}", brand_id, store_id))
+            conn.execute("INSERT INTO stores(id, brand_id, code, name, city, currency) VALUES (?,?,?,?,?,?) "
+                         "ON CONFLICT(id) DO NOTHING", (store_id, brand_id, f"fleet-{n:03d}", f"Fleet store {n}", "Fleet", "USD"))
+            store.add_enrollment_code(f"FLEET-{n:03d}", brand_id, store_id, reusable=True)
             rows = []
             for gtin in gtins[brand_id]:
                 rows.append((store_id, gtin, rng.choice([0, 1, 3, 8]), str(rng.randint(1, 12)),

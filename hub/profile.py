@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 
 from kiosk import api
-from hub.store import Device, HubFailure, HubStore
+from hub.brands import live
+from hub.store import Device, HubFailure, HubStore, _json, localized, store_price
 
 LAPSED_AFTER_S = 90 * 24 * 3600
 ALL_BRANDS = "*"
@@ -37,7 +38,8 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
         ("SELECT from_brand, state FROM consents WHERE shopper_id=? AND to_brand=?", (shopper_id, brand)),
         # the live wishlist (adds not taken away by a remove that had seen them), with each
         # item's product and its stock in this store
-        ("SELECT a.gtin, a.tag, p.brand_id, b.name, p.title, p.price, p.currency, p.online, i.quantity, i.location "
+        ("SELECT a.gtin, a.tag, p.brand_id, b.name, p.title, p.price, p.currency, p.online, i.quantity, i.location, "
+         "p.texts, p.description, i.price, p.deleted "
          "FROM wishlist_adds a LEFT JOIN wishlist_removes r ON r.tag = a.tag AND r.shopper_id = a.shopper_id "
          "JOIN products p ON p.gtin = a.gtin JOIN brands b ON b.id = p.brand_id "
          "LEFT JOIN inventory i ON i.gtin = a.gtin AND i.store_id = ? "
@@ -47,8 +49,9 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
          "JOIN inventory i ON i.gtin = a.gtin JOIN stores s ON s.id = i.store_id "
          "WHERE a.shopper_id = ? AND r.tag IS NULL AND s.brand_id = ? AND i.store_id <> ? AND i.quantity > 0 "
          "ORDER BY s.name", (shopper_id, brand, here)),
-        ("SELECT id, title, kind, gtin, discount_pct, valid_until FROM offers WHERE brand_id=? "
-         "AND deleted=0 AND (store_id IS NULL OR store_id=?) ORDER BY id", (brand, here)),
+        ("SELECT o.id, o.title, o.kind, o.gtin, o.discount_pct, o.valid_until, o.valid_from, o.titles, s.timezone "
+         "FROM offers o LEFT JOIN stores s ON s.id = ? WHERE o.brand_id=? "
+         "AND o.deleted=0 AND (o.store_id IS NULL OR o.store_id=?) ORDER BY o.id", (here, brand, here)),
         *also,
     ])
     if answers is not None:
@@ -59,16 +62,20 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
     per_brand = {f: state for f, state in consents}
     sharing = per_brand.pop(ALL_BRANDS, api.UNDECIDED)
     items: dict[str, dict] = {}
-    for gtin, tag, item_brand, brand_name, title, price, currency, online, quantity, location in rows:
+    for (gtin, tag, item_brand, brand_name, title, price, currency, online, quantity, location, texts, description,
+         here_price, gone) in rows:
         if gtin in items:
             items[gtin]["tags"].append(tag)
             continue
-        quantity = quantity or 0
+        quantity = 0 if gone else quantity or 0
+        texts = _json(texts)
+        price, currency = store_price(here_price or "", price, currency)
         items[gtin] = {
-            "gtin": gtin, "title": title, "brand": item_brand, "brand_name": brand_name,
-            "price": price, "currency": currency, "image": f"/v1/images/{gtin}.png",
+            "gtin": gtin, "title": localized(texts, locale, "title", title), "brand": item_brand,
+            "brand_name": brand_name, "description": localized(texts, locale, "description", description or ""),
+            "texts": texts, "price": price, "currency": currency, "image": f"/v1/images/{gtin}.png",
             "available_here": quantity, "location": (location or "") if quantity else "",
-            "elsewhere": [], "online": bool(online), "tags": [tag], "on_promotion": False,
+            "elsewhere": [], "online": bool(online) and not gone, "tags": [tag], "on_promotion": False,
         }
     hidden = 0
     for gtin, item in list(items.items()):
@@ -78,7 +85,9 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
     for gtin, store_name in elsewhere:
         if gtin in items and len(items[gtin]["elsewhere"]) < 3:
             items[gtin]["elsewhere"].append(store_name)
-    for _, _, kind, gtin, _, _ in offers:
+    now = time.time()
+    offers = [o for o in offers if live(o[6], o[5], o[8] or "UTC", now)]  # valid_from .. valid_until, local time
+    for _, _, kind, gtin, *_ in offers:
         if kind == "wishlist_promo" and gtin in items:
             items[gtin]["on_promotion"] = True
     wishlist = sorted(items.values(), key=lambda i: (i["available_here"] <= 0, i["brand"] != brand, i["title"]))
@@ -87,18 +96,20 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
         "shopper": {"id": shopper_id, "display_name": name, "locale": locale, "role": role,
                     "allow_staff_search": bool(allow_search)},
         "wishlist": wishlist,
-        "offers": offers_for(offers, visit, set(items)),
+        "offers": offers_for(offers, visit, set(items), locale),
         "consent": {"sharing": sharing, "hidden_items": hidden},
         "visit": visit,
     }
 
 
-def offers_for(rows: list[tuple], visit: str, wishlist_gtins: set[str]) -> list[dict]:
+def offers_for(rows: list[tuple], visit: str, wishlist_gtins: set[str], locale: str = "en") -> list[dict]:
     offers = []
     visit_offer = {"first": "first_visit"}.get(visit, visit)
-    for offer_id, title, kind, gtin, pct, until in rows:
+    for offer_id, title, kind, gtin, pct, until, start, titles, _ in rows:
         if kind == "brand" or kind == visit_offer or (kind == "wishlist_promo" and gtin in wishlist_gtins):
-            offers.append({"id": offer_id, "title": title, "kind": kind, "personal": kind != "brand",
-                           "gtin": gtin, "discount_pct": pct, "valid_until": until})
+            titles = _json(titles)
+            offers.append({"id": offer_id, "title": localized(titles, locale, "title", title), "titles": titles,
+                           "kind": kind, "personal": kind != "brand", "gtin": gtin, "discount_pct": pct,
+                           "valid_from": start, "valid_until": until})
     offers.sort(key=lambda o: (not o["personal"], o["id"]))
     return offers

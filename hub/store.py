@@ -42,6 +42,7 @@ class Device:
     name: str
     brand_id: str
     store_id: str
+    revoked: bool = False  # taken out of its brand's fleet: every call is refused (device-revoked)
 
 
 def search_key(text: str) -> str:
@@ -61,6 +62,33 @@ def _sqlite_connect(dbapi, _record) -> None:
 def _sqlite_begin(sa) -> None:
     if sa.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
         sa.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _json(text_value: str) -> dict:
+    try:
+        value = json.loads(text_value or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def store_price(here: str, price: str, currency: str) -> tuple[str, str]:
+    """A stock row's price ("12.90" or "12.90 VND"; "" = the product's) over the product's."""
+    if not here:
+        return price, currency
+    amount, _, other = here.partition(" ")
+    return amount, other or currency
+
+
+def localized(texts: dict, lang: str, field: str, default: str) -> str:
+    """texts[lang] -> texts[primary subtag of lang] -> the brand's default-language text."""
+    for tag in (lang, (lang or "").split("-")[0]):
+        entry = texts.get(tag)
+        if isinstance(entry, dict) and entry.get(field):
+            return entry[field]
+        if isinstance(entry, str) and field == "title" and entry:
+            return entry
+    return default
 
 
 def token_hash(token: str) -> str:
@@ -380,25 +408,36 @@ class HubStore:
 
     # -- devices -----------------------------------------------------------------
     def add_enrollment_code(self, code: str, brand_id: str, store_id: str, reusable: bool = False) -> None:
-        self.conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable) VALUES (?,?,?,?) "
-                          "ON CONFLICT(code) DO UPDATE SET brand_id=excluded.brand_id, store_id=excluded.store_id, "
-                          "reusable=excluded.reusable, used_by=NULL",
-                          (code, brand_id, store_id, int(reusable)))
+        """A code for a store id as the tests and benches make them (brands use
+        brands.create_code, by store code, with an expiry)."""
+        from hub.brands import code_hash
+        digest = code_hash(code)
+        self.conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable, id, created_at) "
+                          "VALUES (?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET brand_id=excluded.brand_id, "
+                          "store_id=excluded.store_id, reusable=excluded.reusable, used_by=NULL, revoked=0",
+                          (digest, brand_id, store_id, int(reusable), "code-" + digest[:10], time.time()))
 
     def enroll(self, code: str, name: str) -> dict:
+        """A kiosk enrolled with a brand's code (kept as its SHA-256; one-time codes are used
+        up, expire and can be revoked): its id and token, the only time the token is seen."""
         from kiosk import api
+        from hub.brands import code_hash
         device_id = "dev-" + secrets.token_hex(6)
         token = secrets.token_urlsafe(32)
+        now = time.time()
         with self.transaction() as conn:
-            row = conn.execute("SELECT brand_id, store_id, reusable, used_by FROM enrollment_codes WHERE code=?",
-                               (code,)).fetchone()
-            if row is None or (not row[2] and row[3]):
-                raise HubFailure(api.P_ENROLLMENT_REFUSED, "unknown or already used enrollment code", 403)
+            row = conn.execute("SELECT brand_id, store_id, reusable, used_by, revoked, expires_at FROM enrollment_codes "
+                               "WHERE code=?", (code_hash(code),)).fetchone()
+            if row is None or (not row[2] and row[3]) or row[4] or (row[5] is not None and row[5] <= now):
+                raise HubFailure(api.P_ENROLLMENT_REFUSED, "unknown, expired or already used enrollment code", 403)
             brand_id, store_id = row[0], row[1]
             if not row[2]:
-                conn.execute("UPDATE enrollment_codes SET used_by=? WHERE code=?", (device_id, code))
+                used = conn.execute("UPDATE enrollment_codes SET used_by=? WHERE code=? AND used_by IS NULL RETURNING code",
+                                    (device_id, code_hash(code))).fetchone()
+                if used is None:  # another enrollment took it first
+                    raise HubFailure(api.P_ENROLLMENT_REFUSED, "unknown, expired or already used enrollment code", 403)
             conn.execute("INSERT INTO devices(id, name, token_hash, brand_id, store_id, enrolled_at) VALUES (?,?,?,?,?,?)",
-                         (device_id, name[:80], token_hash(token), brand_id, store_id, time.time()))
+                         (device_id, name[:80], token_hash(token), brand_id, store_id, now))
             brand_name = conn.execute("SELECT name FROM brands WHERE id=?", (brand_id,)).fetchone()
             store_name = conn.execute("SELECT name FROM stores WHERE id=?", (store_id,)).fetchone()
         log.info("device %s enrolled for store %s", device_id, store_id)
@@ -420,22 +459,41 @@ class HubStore:
 
     def device_by_token(self, token: str) -> Device | None:
         digest = token_hash(token)
-        row = self.one("SELECT id, name, brand_id, store_id FROM devices WHERE token_hash=?", (digest,))
+        row = self.one("SELECT id, name, brand_id, store_id, revoked_at FROM devices WHERE token_hash=?", (digest,))
         if not row:
             self._devices.pop(digest, None)
             return None
         if len(self._devices) >= self.DEVICE_CACHE_MAX:
             self._devices.clear()
-        found = Device(*row)
+        found = Device(*row[:4], revoked=row[4] is not None)
         self._devices[digest] = (found, time.monotonic() + self.DEVICE_CACHE_S)
         return found
 
     def forget_devices(self) -> None:
         self._devices.clear()
 
+    EPOCH_CHECK_S = 1.0
+    _epoch: tuple[float, int] = (0.0, -1)
+
+    def epoch_due(self) -> bool:
+        return time.monotonic() >= self._epoch[0]
+
+    def check_epoch(self) -> None:
+        """Forget the cached devices when a kiosk was revoked in any process (the
+        `devices_revoked` counter moved): called at most once a second, off the event loop."""
+        row = self.one("SELECT value FROM counters WHERE name='devices_revoked'")
+        value = row[0] if row else 0
+        if value != self._epoch[1]:
+            self._devices.clear()
+        self._epoch = (time.monotonic() + self.EPOCH_CHECK_S, value)
+
     def heartbeat(self, device: Device, payload: dict) -> None:
+        now = time.time()
+        sent = payload.get("sent_at")
+        if isinstance(sent, (int, float)) and not isinstance(sent, bool):
+            payload = {**payload, "clock_skew_s": round(sent - now, 1)}  # the kiosk's clock minus the hub's
         self.conn.execute("UPDATE devices SET heartbeat=?, last_seen=? WHERE id=?",
-                          (json.dumps(payload)[:4000], time.time(), device.id))
+                          (json.dumps(payload)[:4000], now, device.id))
 
     # -- check-in sessions ------------------------------------------------------
     SESSION_TTL_S = 15 * 60
@@ -490,20 +548,43 @@ class HubStore:
 
     # -- catalogue deltas --------------------------------------------------------
     def inventory_delta(self, store_id: str, since: int) -> tuple[list[dict], int]:
+        """This store's stock rows changed since `since`, each with its product's texts (every
+        language: the kiosk shows the shopper's) and the store's price where the feed set one."""
         rows = self.all("SELECT i.gtin, i.quantity, i.location, p.title, p.price, p.currency, p.brand_id, b.name, "
-                        "i.version FROM inventory i JOIN products p ON p.gtin = i.gtin JOIN brands b ON b.id = p.brand_id "
+                        "i.version, p.texts, p.description, i.availability, i.price, p.deleted "
+                        "FROM inventory i JOIN products p ON p.gtin = i.gtin JOIN brands b ON b.id = p.brand_id "
                         "WHERE i.store_id=? AND i.version>? ORDER BY i.version", (store_id, since))
         cursor = max([since] + [r[8] for r in rows])
-        return [{"gtin": g, "quantity": q, "location": loc, "title": t, "price": pr, "currency": cur, "brand": b,
-                 "brand_name": bn} for g, q, loc, t, pr, cur, b, bn, _ in rows], cursor
+        out = []
+        for g, qty, loc, title, price, currency, brand, brand_name, _, texts, description, availability, here, gone in rows:
+            price, currency = store_price(here, price, currency)
+            qty = 0 if gone else qty
+            out.append({"gtin": g, "quantity": qty, "location": loc, "title": title, "price": price, "currency": currency,
+                        "brand": brand, "brand_name": brand_name, "description": description, "texts": _json(texts),
+                        "availability": "out_of_stock" if gone else availability or ("in_stock" if qty else "out_of_stock")})
+        return out, cursor
 
-    def offers_delta(self, brand_id: str, store_id: str, since: int) -> tuple[list[dict], int]:
-        rows = self.all("SELECT id, title, kind, gtin, discount_pct, valid_until, deleted, version, store_id "
-                        "FROM offers WHERE brand_id=? AND version>? AND (store_id IS NULL OR store_id=?) "
+    def offers_delta(self, brand_id: str, store_id: str, since: int, now: float | None = None) -> tuple[list[dict], int]:
+        """Offers changed since `since`. An ended offer (or one past its valid_until in this
+        store's time zone) arrives as deleted; one that starts later arrives with its
+        valid_from (the kiosk shows it from then on, also offline)."""
+        from hub.brands import window
+        now = time.time() if now is None else now
+        zone = self.one("SELECT timezone FROM stores WHERE id=?", (store_id,))
+        zone = zone[0] if zone else "UTC"
+        rows = self.all("SELECT id, title, kind, gtin, discount_pct, valid_until, deleted, version, store_id, valid_from, "
+                        "titles FROM offers WHERE brand_id=? AND version>? AND (store_id IS NULL OR store_id=?) "
                         "ORDER BY version", (brand_id, since, store_id))
         cursor = max([since] + [r[7] for r in rows])
-        return [{"id": i, "title": t, "kind": k, "gtin": g, "discount_pct": d, "valid_until": v,
-                 "deleted": bool(x), "personal": k != "brand"} for i, t, k, g, d, v, x, _, _ in rows], cursor
+        out = []
+        for i, t, k, g, d, until, gone, _, _, start, titles in rows:
+            end = window(start, until, zone)[1]
+            if gone or (end is not None and end <= now):
+                out.append({"id": i, "deleted": True})
+                continue
+            out.append({"id": i, "title": t, "kind": k, "gtin": g, "discount_pct": d, "valid_until": until,
+                        "valid_from": start, "titles": _json(titles), "deleted": False, "personal": k != "brand"})
+        return out, cursor
 
     def set_stock(self, store_id: str, gtin: str, quantity: int, location: str = "") -> None:
         with self.transaction() as conn:

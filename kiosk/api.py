@@ -65,6 +65,7 @@ P_UNKNOWN_CREDENTIAL = PROBLEM_BASE + "unknown-credential"
 P_CREDENTIAL_REFUSED = PROBLEM_BASE + "credential-refused"
 P_ENROLLMENT_REFUSED = PROBLEM_BASE + "enrollment-refused"
 P_INVALID = PROBLEM_BASE + "invalid-request"
+P_DEVICE_REVOKED = PROBLEM_BASE + "device-revoked"  # a technician removed this kiosk from its brand's fleet
 
 # Kinds of the revocation feed (GET /v1/revocations): what every kiosk must forget.
 REVOKED_CONSENT, REVOKED_CREDENTIAL, SHOPPER_ERASED = "consent_revoked", "credential_revoked", "shopper_erased"

@@ -12,7 +12,8 @@ pkgs=(python3-venv swig libpcsclite-dev pcscd libusb-1.0-0 libgl1 libegl1 libgl1
       libmtdev1 xvfb xauth fonts-noto-core)
 # The virtual PC/SC reader is for tests only: never on a production kiosk (`kiosk doctor`).
 # The hub's tests run on SQLite and on a throwaway PostgreSQL cluster (tests/pgcluster.py).
-[ "$purpose" = test ] && pkgs+=(vsmartcard-vpcd pcsc-tools postgresql)
+# Web pages are tested in headless Chromium, driven by its own chromedriver.
+[ "$purpose" = test ] && pkgs+=(vsmartcard-vpcd pcsc-tools postgresql chromium chromium-driver)
 
 missing=()
 for p in "${pkgs[@]}"; do
