@@ -252,7 +252,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     unauthorized = {"Connection": "close"}
 
     def as_response(failure: HubFailure) -> JSONResponse:
-        return problem(failure.status, failure.kind, failure.detail, failure.headers)
+        return problem(failure.status, failure.kind, failure.detail, headers=failure.headers)
 
     async def gate(scope) -> tuple[JSONResponse, bool] | None:
         """Every call that needs a device token is authenticated and rate-checked here, before

@@ -18,6 +18,7 @@ import requests
 from sqlalchemy import text
 
 from drivers import hce
+from kiosk import api
 from drivers.hce_phone import Phone
 from hub import credentials, demo, staff, sun
 from hub.server import free_port
@@ -169,6 +170,23 @@ def test_a_pin_lockout_made_on_one_hub_holds_on_the_other(two_hubs):
     r = requests.post(b.url + "/v1/staff/sessions", headers=auth, timeout=10,
                       json={"staff_id": staff_id, "pin": demo.DEMO_PIN})
     assert r.status_code == 403 and r.json()["type"] == staff.P_PIN_LOCKED
+
+
+def test_a_kiosk_revoked_at_one_hub_is_refused_by_the_other_within_a_second(two_hubs):
+    a, b = two_hubs
+    device_id, auth = enroll(a.url)
+    assert requests.get(b.url + "/v1/offers", headers=auth, timeout=10).status_code == 200  # b has it cached now
+    r = requests.post(a.url + f"/v1/brand/devices/{device_id}:revoke", timeout=10,
+                      headers={"Authorization": f"Bearer {demo.brand_key('lotus')}"})
+    assert r.status_code == 204
+    assert requests.get(a.url + "/v1/offers", headers=auth, timeout=10).json()["type"] == api.P_DEVICE_REVOKED
+    deadline, answer = time.monotonic() + 1.5, None
+    while time.monotonic() < deadline:
+        answer = requests.get(b.url + "/v1/offers", headers=auth, timeout=10)
+        if answer.status_code == 401:
+            break
+        time.sleep(0.05)
+    assert answer.status_code == 401 and answer.json()["type"] == api.P_DEVICE_REVOKED
 
 
 def test_a_hub_killed_mid_batch_loses_and_duplicates_nothing(pg_demo):
