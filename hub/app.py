@@ -84,6 +84,9 @@ class HubSettings:
 class EnrollBody(BaseModel):
     code: str = Field(min_length=1, max_length=128)
     name: str = Field(default="kiosk", max_length=80)
+    # a kiosk enrolling again after its brand revoked it: its old token (its queued events
+    # that point at the old device's check-ins are then accepted from the new one)
+    previous_token: str = Field(default="", max_length=256)
 
 
 class CheckinBody(BaseModel):
@@ -376,7 +379,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
             raise ratelimit.refused(60, "too many enrollment attempts from this address")
         if not ratelimit.allow(store, "enroll:hub", settings.enroll_hub_wide, 60):
             raise ratelimit.refused(60, "too many enrollment attempts")
-        result = store.enroll(body.code, body.name)
+        result = store.enroll(body.code, body.name, body.previous_token)
         metrics.inc("hub_enrollments_total")
         return result
 

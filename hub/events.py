@@ -318,9 +318,9 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
         "by_hash": conn.in_list("SELECT c.hash, c.shopper_id FROM credentials c JOIN shoppers s ON s.id = c.shopper_id "
                                 "WHERE c.revoked=0 AND s.erased=0 AND c.hash IN (?*)", [h for h in hashes.values() if h]),
         "checkins": conn.in_list("SELECT e.event_id, e.shopper_id, e.received_at FROM events e "
-                                 "JOIN shoppers s ON s.id = e.shopper_id WHERE e.device_id=? AND e.type='checkin' "
-                                 "AND s.erased=0 AND e.received_at>? AND e.event_id IN (?*)",
-                                 refs, (device.id, now - CHECKIN_PROOF_S)),
+                                 "JOIN shoppers s ON s.id = e.shopper_id WHERE (e.device_id=? OR e.device_id=?) "
+                                 "AND e.type='checkin' AND s.erased=0 AND e.received_at>? AND e.event_id IN (?*)",
+                                 refs, (device.id, device.predecessor or device.id, now - CHECKIN_PROOF_S)),
         # check-ins of this run already received: only this device's same check-in proves anything
         "held_checkins": conn.in_list("SELECT event_id, device_id, body_hash FROM events WHERE event_id IN (?*)",
                                       [events[i]["event_id"] for i in todo if events[i]["type"] == api.CHECKIN]),

@@ -43,6 +43,7 @@ class Device:
     brand_id: str
     store_id: str
     revoked: bool = False  # taken out of its brand's fleet: every call is refused (device-revoked)
+    predecessor: str = ""  # the revoked device this kiosk was (its old token proved it at enrollment)
 
 
 def search_key(text: str) -> str:
@@ -417,9 +418,11 @@ class HubStore:
                           "store_id=excluded.store_id, reusable=excluded.reusable, used_by=NULL, revoked=0",
                           (digest, brand_id, store_id, int(reusable), "code-" + digest[:10], time.time()))
 
-    def enroll(self, code: str, name: str) -> dict:
+    def enroll(self, code: str, name: str, previous_token: str = "") -> dict:
         """A kiosk enrolled with a brand's code (kept as its SHA-256; one-time codes are used
-        up, expire and can be revoked): its id and token, the only time the token is seen."""
+        up, expire and can be revoked): its id and token, the only time the token is seen.
+        `previous_token`: the token of the device this kiosk was until its brand revoked it
+        (same brand): its queued events may then still point at that device's check-ins."""
         from kiosk import api
         from hub.brands import code_hash
         device_id = "dev-" + secrets.token_hex(6)
@@ -436,8 +439,13 @@ class HubStore:
                                     (device_id, code_hash(code))).fetchone()
                 if used is None:  # another enrollment took it first
                     raise HubFailure(api.P_ENROLLMENT_REFUSED, "unknown, expired or already used enrollment code", 403)
-            conn.execute("INSERT INTO devices(id, name, token_hash, brand_id, store_id, enrolled_at) VALUES (?,?,?,?,?,?)",
-                         (device_id, name[:80], token_hash(token), brand_id, store_id, now))
+            before = ""
+            if previous_token:
+                old = conn.execute("SELECT id FROM devices WHERE token_hash=? AND brand_id=? AND revoked_at IS NOT NULL",
+                                   (token_hash(previous_token), brand_id)).fetchone()
+                before = old[0] if old else ""
+            conn.execute("INSERT INTO devices(id, name, token_hash, brand_id, store_id, enrolled_at, predecessor) "
+                         "VALUES (?,?,?,?,?,?,?)", (device_id, name[:80], token_hash(token), brand_id, store_id, now, before))
             brand_name = conn.execute("SELECT name FROM brands WHERE id=?", (brand_id,)).fetchone()
             store_name = conn.execute("SELECT name FROM stores WHERE id=?", (store_id,)).fetchone()
         log.info("device %s enrolled for store %s", device_id, store_id)
@@ -459,13 +467,14 @@ class HubStore:
 
     def device_by_token(self, token: str) -> Device | None:
         digest = token_hash(token)
-        row = self.one("SELECT id, name, brand_id, store_id, revoked_at FROM devices WHERE token_hash=?", (digest,))
+        row = self.one("SELECT id, name, brand_id, store_id, revoked_at, predecessor FROM devices WHERE token_hash=?",
+                       (digest,))
         if not row:
             self._devices.pop(digest, None)
             return None
         if len(self._devices) >= self.DEVICE_CACHE_MAX:
             self._devices.clear()
-        found = Device(*row[:4], revoked=row[4] is not None)
+        found = Device(*row[:4], revoked=row[4] is not None, predecessor=row[5] or "")
         self._devices[digest] = (found, time.monotonic() + self.DEVICE_CACHE_S)
         return found
 

@@ -349,3 +349,36 @@ def test_brand_create_refuses_bad_and_taken_ids(hub):
         brands.create_brand(hub.store, "lotus", "Again")
     key_id, key = brands.create_brand(hub.store, "newbrand" + uuid.uuid4().hex[:6], "New")
     assert call(hub, "get", "/v1/brand", key=key).json()["key_id"] == key_id
+
+
+def test_a_kiosk_enrolled_again_delivers_events_of_its_old_check_ins_only_with_its_old_token(hub):
+    old = enroll(hub, "DEMO").json()
+    visit = str(uuid.uuid4())
+    r = requests.post(hub.url + "/v1/checkins", headers=dev(old), timeout=5,
+                      json={"credential": {"kind": "token", "token": demo.token_for(0)}, "checkin_id": visit})
+    assert r.status_code == 200
+    assert call(hub, "post", f"/v1/brand/devices/{old['device_id']}:revoke").status_code == 204
+    g = lotus_gtin(hub)
+
+    def add(device):
+        body = {"events": [{"event_id": str(uuid.uuid4()), "type": "wishlist_add", "checkin": visit, "gtin": g,
+                            "at": time.time()}]}
+        return requests.post(hub.url + "/v1/events:batch", headers=dev(device), json=body, timeout=5).json()["results"][0]
+
+    def code():
+        return call(hub, "post", "/v1/brand/enrollment-codes", json={"store_code": "hcm"}).json()["code"]
+    stranger = enroll(hub, code()).json()  # a new kiosk: the old device's check-ins prove nothing here
+    assert add(stranger)["status"] == "rejected"
+    live = enroll(hub, "DEMO").json()  # a live device's token links nothing
+    r = requests.post(hub.url + "/v1/devices/enroll", timeout=5,
+                      json={"code": code(), "name": "k", "previous_token": live["device_token"]})
+    assert add(r.json())["status"] == "rejected"
+    siam = enroll(hub, "DEMO-SIAM-BKK").json()  # another brand's revoked kiosk links nothing either
+    call(hub, "post", f"/v1/brand/devices/{siam['device_id']}:revoke", key=SIAM)
+    r = requests.post(hub.url + "/v1/devices/enroll", timeout=5,
+                      json={"code": code(), "name": "k", "previous_token": siam["device_token"]})
+    assert add(r.json())["status"] == "rejected"
+    again = requests.post(hub.url + "/v1/devices/enroll", timeout=5,
+                          json={"code": code(), "name": "k", "previous_token": old["device_token"]}).json()
+    assert add(again)["status"] == "created"
+    assert requests.get(hub.url + "/v1/offers", headers=dev(old), timeout=5).status_code == 401  # the old one stays out

@@ -73,6 +73,9 @@ def upgrade() -> None:
                      {"h": digest, "i": "code-" + digest[:10], "c": code})
     with op.batch_alter_table("devices") as batch:
         batch.add_column(sa.Column("revoked_at", FLOAT, nullable=True))
+        # the revoked device this kiosk was before it enrolled again (proved by its old token):
+        # its queued events may point at the check-ins that device had accepted
+        batch.add_column(sa.Column("predecessor", sa.Text(), server_default="", nullable=False))
     # A feed call sent with an Idempotency-Key: its body's hash and its answer, replayed.
     op.create_table("feeds",
                     sa.Column("brand_id", sa.Text(), nullable=False),
@@ -97,6 +100,7 @@ def downgrade() -> None:
     op.drop_table("web_sessions")
     op.drop_table("feeds")
     with op.batch_alter_table("devices") as batch:
+        batch.drop_column("predecessor")
         batch.drop_column("revoked_at")
     with op.batch_alter_table("enrollment_codes") as batch:  # hashed codes cannot be un-hashed
         for column in ("revoked", "expires_at", "created_at", "id"):
