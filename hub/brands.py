@@ -180,12 +180,22 @@ def normalise_gtin(value, field: str = "gtin") -> str:
         value = str(value)
     if not isinstance(value, str):
         raise RowError(field, "must be a GTIN (8, 12, 13 or 14 digits)")
+    if len(value) <= 16:
+        known = _GTINS.get(value)
+        if known is not None:
+            return known
     digits = value.strip()
     if not (digits.isascii() and digits.isdigit() and len(digits) in (8, 12, 13, 14)):
         raise RowError(field, "must be a GTIN (8, 12, 13 or 14 digits)")
     if gtin_check_digit(digits[:-1]) != int(digits[-1]):
         raise RowError(field, f"check digit is wrong (expected {gtin_check_digit(digits[:-1])})")
+    if len(_GTINS) >= 200_000:
+        _GTINS.clear()
+    _GTINS[value] = digits.zfill(14)
     return digits.zfill(14)
+
+
+_GTINS: dict[str, str] = {}  # GTINs seen valid (a feed names the same products store after store)
 
 
 def _price(value, field: str = "price") -> str:
