@@ -483,12 +483,8 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 
     staff_routes.add_routes(app, store, device)  # badge + PIN unlock, staff search and lookup
     brand_api.add_routes(app, store, settings)  # a brand's catalog, stores, stock, offers and fleet
-    try:
-        from hub import web
-    except ImportError:  # the web pages are being built (hub/web.py)
-        web = None
-    if web is not None and hasattr(web, "add_routes"):
-        web.add_routes(app, store, settings)  # the brand's fleet page (server rendered)
+    from hub import web
+    web.add_routes(app, store, settings)  # the brand's fleet page (server rendered)
     return app
 
 

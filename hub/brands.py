@@ -541,10 +541,15 @@ def _store_of(conn, brand_id: str, code: str) -> tuple[str, str, str]:
 STOCK_FIELDS = {"store_code", "id", "gtin", "quantity", "availability", "price", "instore_product_location", "as_of"}
 
 
+_TIMES: dict[str, float] = {}  # a feed gives many rows the same as_of
+
+
 def parse_time(value, field: str, now: float) -> float:
     """ISO 8601 with an offset (or Z), or unix seconds; not more than a day ahead of now."""
     if value in (None, ""):
         return now
+    if isinstance(value, str) and value in _TIMES and _TIMES[value] <= now + 86400:
+        return _TIMES[value]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         at = float(value)
     elif isinstance(value, str) and re.fullmatch(r"[0-9]{9,11}(\.[0-9]{1,6})?", value.strip()):
@@ -561,6 +566,10 @@ def parse_time(value, field: str, now: float) -> float:
         raise RowError(field, "must be an ISO 8601 time or unix seconds")
     if not 946_684_800 <= at <= now + 86400:
         raise RowError(field, "is before 2000 or more than a day ahead")
+    if isinstance(value, str):
+        if len(_TIMES) > 10_000:
+            _TIMES.clear()
+        _TIMES[value] = at
     return at
 
 
@@ -625,6 +634,13 @@ def apply_stock(store: HubStore, brand_id: str, rows, snapshot: bool = False,
     With an idempotency key, a call sent again returns its first answer (`report["replayed"]`)."""
     now = time.time()
     rows = _rows(rows, "rows")
+    if idempotency_key:  # a call sent again: its first answer, before any row is looked at
+        seen = store.one("SELECT body_hash, answer FROM feeds WHERE brand_id=? AND idempotency_key=?",
+                         (brand_id, idempotency_key))
+        if seen is not None and seen[1]:
+            if seen[0] != body_hash:
+                raise HubFailure(api.P_INVALID, "this Idempotency-Key was used for another request body", 422)
+            return {**json.loads(seen[1]), "replayed": True}
     good, results = _checked(rows, lambda r: check_stock(r, now), "id")
     good, twice = _dupes(good, lambda r: (r["code"], r["gtin"]))
     results += twice
@@ -678,7 +694,7 @@ def apply_stock(store: HubStore, brand_id: str, rows, snapshot: bool = False,
         zeroed = 0
         if snapshot:
             code = next(iter(all_codes))
-            given = {row["gtin"] for _, row in good if row["code"] == code}
+            given = {row["gtin"] for _, row in good if row["code"] == code} | _named_gtins(rows)
             at = max(as_ofs, default=now)
             for (c, gtin), old in current.items():
                 if c == code and gtin not in given and (old[1] or old[2] != "out_of_stock") and old[5] <= at:
@@ -699,6 +715,19 @@ def apply_stock(store: HubStore, brand_id: str, rows, snapshot: bool = False,
             conn.execute("UPDATE feeds SET answer=? WHERE brand_id=? AND idempotency_key=?",
                          (json.dumps(answer), brand_id, idempotency_key))
     return answer
+
+
+def _named_gtins(rows: list) -> set[str]:
+    """The GTINs a snapshot's rows name, refused rows too: a row refused for its price leaves
+    that product's stock alone instead of zeroing it as if it were absent."""
+    out = set()
+    for row in rows:
+        if isinstance(row, dict):
+            try:
+                out.add(normalise_gtin(row.get("id", row.get("gtin")), "id"))
+            except RowError:
+                pass
+    return out
 
 
 def list_stock(store: HubStore, brand_id: str, code: str, after: str = "", limit: int = 1000) -> tuple[list[dict], str | None]:

@@ -148,9 +148,12 @@ class Conn:
         return self.sa.execute(q(sql), bind(params))
 
     def executemany(self, sql: str, rows) -> None:
-        rows = [bind(r) for r in rows]
-        if rows:
-            self.sa.execute(q(sql), rows)
+        if not rows:
+            return
+        if self.sa.dialect.name == "sqlite" and len(rows) > 50 and not isinstance(rows[0], dict):
+            self.sa.exec_driver_sql(sql, [tuple(r) for r in rows])  # the driver's own `?`: no binding per row
+            return
+        self.sa.execute(q(sql), [bind(r) for r in rows])
 
     def insert_returning(self, sql: str, rows: list[tuple]) -> list[tuple]:
         """One `INSERT ... VALUES (?, ...) ... RETURNING` for many rows; every returned row.

@@ -38,8 +38,9 @@ def test_kiosk_hub_is_the_hubs_own_command(tmp_path):
 
 
 def test_the_hub_installs_alone_and_serves_without_kivy_or_reader_libraries(tmp_path):
-    """pip install ".[hub]" into a fresh venv: no Kivy, nfcpy or pyscard; the hub migrates a
-    database and answers /v1/ready."""
+    """pip install ".[hub]" into a fresh venv: no Kivy, nfcpy or pyscard (requests is there: the
+    import command is the brand API's client); the hub migrates a database and answers
+    /v1/ready, and its fleet page renders (templates shipped)."""
     import shutil
     import time
 
@@ -54,7 +55,7 @@ def test_the_hub_installs_alone_and_serves_without_kivy_or_reader_libraries(tmp_
     py = str(venv / "bin" / "python")
     subprocess.run([py, "-m", "pip", "install", "-q", f"{src}[hub]"], check=True, capture_output=True, timeout=600)
     probe = subprocess.run([py, "-c", "import importlib.util as u; print([m for m in ('kivy', 'nfc', 'smartcard', "
-                                      "'ndef', 'requests') if u.find_spec(m)])"], capture_output=True, text=True,
+                                      "'ndef') if u.find_spec(m)])"], capture_output=True, text=True,
                            check=True, cwd=tmp_path)
     assert probe.stdout.strip() == "[]"
     db = tmp_path / "alone.db"
@@ -73,6 +74,8 @@ def test_the_hub_installs_alone_and_serves_without_kivy_or_reader_libraries(tmp_
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
                 time.sleep(0.2)
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        page = requests.get(f"http://127.0.0.1:{port}/brand/sign-in", timeout=5)
+        assert page.status_code == 200 and "<form" in page.text
     finally:
         proc.terminate()
         proc.wait(10)
