@@ -16,6 +16,9 @@ Admin clients and secure cards (no secret is ever taken from the command line):
     kiosk hub admin revoke shopper-app
     kiosk hub card revoke 04C0FFEE424D01                 # kiosks are told to forget its shopper
 
+Brands (hub/brandcli.py, docs/brand-feeds.md): `kiosk hub brand create --db DB --id ID --name N`,
+`kiosk hub key|import|code|devices|device ... --hub URL --key-file PATH`.
+
 The transitional single admin token (phone-keys scope only) is read from --admin-token-file
 or $KIOSK_HUB_ADMIN_TOKEN. Secure-card keys are sealed under the card key from
 $KIOSK_HUB_CARD_KEY_FILE or $KIOSK_HUB_CARD_KEY (SQLite: <db>.cardkey, made if new).
@@ -28,13 +31,16 @@ import sys
 from pathlib import Path
 
 DEMO_CODE = "DEMO"
+BRAND_WORDS = ("brand", "key", "import", "code", "devices", "device")  # hub/brandcli.py
 
 
 def parser() -> argparse.ArgumentParser:
     # allow_abbrev=False: `--admin-token X` must not pass for `--admin-token-file X`
     p = argparse.ArgumentParser(prog="kiosk hub", description="run the reference hub (API v1)", allow_abbrev=False,
                                 epilog="also: `kiosk hub admin --help` (admin clients), "
-                                       "`kiosk hub card --help` (revoke a secure card)")
+                                       "`kiosk hub card --help` (revoke a secure card); brands: "
+                                       "`kiosk hub brand|key|import|code|devices|device --help` "
+                                       "(docs/brand-feeds.md)")
     p.add_argument("action", nargs="?", choices=["serve", "migrate"], default="serve")
     p.add_argument("--db", help="a SQLite file or postgresql://user@host:port/db "
                                 "(default: $KIOSK_HUB_DB, else hub.db in the kiosk's data dir)")
@@ -159,7 +165,9 @@ def manage(argv: list[str], default_db: Path | None = None) -> int:
 
 def _first_word(argv: list[str]) -> str:
     """The first positional word (options that take a value skipped)."""
-    takes_value = {"--db", "--host", "--port", "--workers", "--admin-token-file", "--card-key-file"}
+    takes_value = {"--db", "--host", "--port", "--workers", "--admin-token-file", "--card-key-file",
+                   "--hub", "--key", "--key-file", "--brand", "--id", "--name", "--default-language", "--store",
+                   "--expires", "--batch-size"}
     i = 0
     while i < len(argv):
         if argv[i] in takes_value:
@@ -175,6 +183,9 @@ def main(argv: list[str] | None = None, default_db: Path | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if _first_word(argv) in ("admin", "card"):
         return manage(argv, default_db)
+    if _first_word(argv) in BRAND_WORDS:
+        from hub import brandcli
+        return brandcli.main(argv, default_db)
     args = parser().parse_args(argv)
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
