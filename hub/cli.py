@@ -233,8 +233,11 @@ def main(argv: list[str] | None = None, default_db: Path | None = None) -> int:
     print(f"hub: database {name}; http://{args.host}:{args.port}, {args.workers} worker(s) "
           f"(OpenAPI at /openapi.json, readiness at /v1/ready)", file=sys.stderr)
     if args.demo:
+        from hub import demo as demo_world
         print(f"hub: demo world loaded; enrollment code {DEMO_CODE!r}; `kiosk demo-cards` lists the cards",
               file=sys.stderr)
+        print(f"hub: demo brand key of lotus (fleet page http://{args.host}:{args.port}/brand, `kiosk hub import`): "
+              f"{demo_world.brand_key('lotus')} (a demo world's keys are public)", file=sys.stderr)
     try:
         serve(db, args.host, args.port, workers=args.workers, admin_token=admin_token)
     except KeyboardInterrupt:

@@ -382,3 +382,93 @@ def test_a_kiosk_enrolled_again_delivers_events_of_its_old_check_ins_only_with_i
                           json={"code": code(), "name": "k", "previous_token": old["device_token"]}).json()
     assert add(again)["status"] == "created"
     assert requests.get(hub.url + "/v1/offers", headers=dev(old), timeout=5).status_code == 401  # the old one stays out
+
+
+# -- images -----------------------------------------------------------------------------
+def _png(size=(800, 600), colour=(200, 30, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def _kiosk_image(hub, device, g):
+    import io
+
+    from PIL import Image
+    r = requests.get(hub.url + f"/v1/images/{g}.png", headers=dev(device), timeout=5)
+    return r.status_code, (Image.open(io.BytesIO(r.content)).size if r.status_code == 200 else None)
+
+
+def test_an_uploaded_image_is_what_kiosks_get_downscaled_and_a_bad_one_is_refused(hub):
+    g = lotus_gtin(hub)
+    device = enroll(hub, "DEMO").json()
+    r = call(hub, "put", f"/v1/brand/products/{g}/image", data=_png(), headers={"Content-Type": "image/png"})
+    assert r.status_code == 204, r.text
+    assert _kiosk_image(hub, device, g) == (200, (256, 192))
+    for bad in (b"<svg onload=alert(1)>", b"GIF89a" + b"\0" * 100, b""):
+        r = call(hub, "put", f"/v1/brand/products/{g}/image", data=bad, headers={"Content-Type": "image/png"})
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert _kiosk_image(hub, device, g) == (200, (256, 192))  # the good one stays
+    theirs = call(hub, "get", "/v1/brand/products?limit=1", key=SIAM).json()["products"][0]["gtin"]
+    assert call(hub, "put", f"/v1/brand/products/{theirs}/image", data=_png(),
+                headers={"Content-Type": "image/png"}).status_code == 404
+
+
+@pytest.fixture
+def image_server():
+    import http.server
+    import threading
+    png = _png((1024, 1024), (10, 120, 60))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _wait_state(hub, g, key=LOTUS):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = call(hub, "get", f"/v1/brand/products/{g}", key=key).json()["image_state"]
+        if state not in ("pending", ""):
+            return state
+        time.sleep(0.1)
+    return state
+
+
+def test_an_image_url_is_fetched_once_but_never_from_a_private_address(hub, image_server):
+    https = image_server.replace("http://", "https://")
+    rows = [{"gtin": gtin(500), "title": "Plain", "price": "1", "currency": "VND", "image_url": image_server + "/a.png"},
+            {"gtin": gtin(502), "title": "Loopback", "price": "1", "currency": "VND", "image_url": https + "/a.png"},
+            {"gtin": gtin(503), "title": "Metadata", "price": "1", "currency": "VND",
+             "image_url": "https://169.254.169.254/latest/meta-data/"}]
+    assert call(hub, "post", "/v1/brand/products:batch", json={"products": rows}).json()["counts"]["created"] == 3
+    assert _wait_state(hub, gtin(500)) == "failed: the image URL must be https"
+    assert "non-public address" in _wait_state(hub, gtin(502))
+    assert "non-public address" in _wait_state(hub, gtin(503))
+
+
+def test_an_image_url_is_fetched_once_when_the_hub_allows_its_image_server(hub_db, card_key, image_server):
+    from hub.app import HubSettings
+    from hub.server import EmbeddedHub
+    with EmbeddedHub(HubSettings(db_path=hub_db, fetch_private_images=True)) as running:
+        row = {"gtin": gtin(501), "title": "Fetched", "price": "1", "currency": "VND", "image_url": image_server + "/b.png"}
+        call(running, "post", "/v1/brand/products:batch", json={"products": [row]})
+        assert _wait_state(running, gtin(501)) == "fetched"
+        device = enroll(running, "DEMO").json()
+        assert _kiosk_image(running, device, "0" + gtin(501)) == (200, (256, 256))
+        again = call(running, "post", "/v1/brand/products:batch", json={"products": [row]}).json()
+        assert again["counts"]["unchanged"] == 1  # the same URL is not fetched again
