@@ -202,7 +202,9 @@ def read_feed(kind: str, path: Path) -> Feed:
         if stamp[0] > MAX_FILE_BYTES:
             raise FileRefused(f"{clean(path)} is {stamp[0]:,} bytes; a feed file may be at most {MAX_FILE_BYTES:,} "
                               "(512 MiB): split it")
-        digest = hashlib.sha256()
+        # the feed id: the file's bytes and when it was written (rows without as_of mean "true
+        # now": the same bytes written again later are new stock, a re-run of this file is not)
+        digest = hashlib.sha256(f"{stamp}".encode())
         with open(path, "rb") as f:
             head = f.read(1 << 16)
             digest.update(head)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import secrets
 import time
@@ -41,6 +42,7 @@ MAX_ROWS = 5000  # rows in one batch call
 MAX_TITLE, MAX_DESCRIPTION, MAX_NAME, MAX_LOCATION, MAX_URL = 200, 2000, 120, 64, 2000
 MAX_LANGUAGES = 40  # texts in one product
 MAX_QUANTITY = 10 ** 9
+MAX_KEYS = 10  # active keys of one brand
 AVAILABILITY = ("in_stock", "out_of_stock", "limited_availability", "on_display_to_order")
 OFFER_KINDS = ("brand", "first_visit", "returning", "lapsed", "wishlist_promo")
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read off a screen, typed on a kiosk
@@ -106,6 +108,10 @@ def create_key(store: HubStore, brand_id: str, name: str, key: str | None = None
     with store.transaction() as conn:
         if conn.execute("SELECT 1 FROM brands WHERE id=?", (brand_id,)).fetchone() is None:
             raise ValueError(f"no brand {brand_id!r}")
+        active = conn.execute("SELECT COUNT(*) FROM brand_keys WHERE brand_id=? AND revoked_at IS NULL",
+                              (brand_id,)).fetchone()[0]
+        if active >= MAX_KEYS:  # keys are rate-limited one by one: many keys must not mean many rates
+            raise ValueError(f"a brand has at most {MAX_KEYS} active keys: revoke one first")
         conn.execute("INSERT INTO brand_keys(id, brand_id, name, key_hash, created_at) VALUES (?,?,?,?,?)",
                      (key_id, brand_id, name, _hash(key), time.time()))
     return key_id, key
@@ -244,7 +250,7 @@ def _texts(value, fields: tuple[str, ...], limits: dict) -> dict:
         raise RowError("texts", f"must be an object of at most {MAX_LANGUAGES} languages")
     out = {}
     for lang, entry in value.items():
-        lang = _language(lang, f"texts[{str(lang)[:35]}]")
+        lang = _language(lang, f"texts[{echo(lang, 35)}]")
         if isinstance(entry, str):
             entry = {fields[0]: entry}
         if not isinstance(entry, dict) or set(entry) - set(fields):
@@ -270,8 +276,16 @@ def _rows(body_rows, what: str) -> list:
     return body_rows
 
 
+def echo(value, limit: int = 64) -> str:
+    """Caller-given text repeated in an answer: cut, and escaped when it holds control, bidi or
+    lone surrogate characters (which no UTF-8 answer can carry)."""
+    value = str(value)[:limit]
+    return value if inputs.safe(value) else value.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+
+
 def _result(index: int, key: str, status: str, errors: list | None = None) -> dict:
-    return {"index": index, "key": key, "status": status, "errors": errors or []}
+    return {"index": index, "key": echo(key), "status": status,
+            "errors": [{"field": echo(e["field"], 80), "reason": echo(e["reason"], 300)} for e in errors or []]}
 
 
 def report(results: list[dict]) -> dict:
@@ -298,7 +312,7 @@ def _checked(rows: list, check, key_field: str) -> tuple[list[tuple[int, dict]],
 
 
 def _only_known(row: dict, allowed: set[str]) -> None:
-    unknown = sorted(str(k)[:40] for k in row if k not in allowed)
+    unknown = sorted(echo(k, 40) for k in row if k not in allowed)
     if unknown:
         raise RowError(unknown[0], "is not a field of this feed")
 
@@ -309,6 +323,19 @@ def _version_block(conn, name: str, n: int) -> int:
     top = conn.execute("INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
                        "SET value = counters.value + excluded.value RETURNING value", (name, n)).fetchone()[0]
     return top - n + 1
+
+
+def _newest(good: list[tuple[int, dict]]) -> tuple[list[tuple[int, dict]], list[dict]]:
+    """The same store and product twice in one stock call: the row true latest (`as_of`; the
+    later row on a tie) counts, the others are stale."""
+    best: dict[tuple[str, str], tuple[int, dict]] = {}
+    for index, row in good:
+        key = (row["code"], row["gtin"])
+        if key not in best or row["as_of"] >= best[key][1]["as_of"]:
+            best[key] = (index, row)
+    keep = {index for index, _ in best.values()}
+    return ([(i, r) for i, r in good if i in keep],
+            [_result(i, r["gtin"], STALE) for i, r in good if i not in keep])
 
 
 def _dupes(good: list[tuple[int, dict]], key) -> tuple[list[tuple[int, dict]], list[dict]]:
@@ -551,7 +578,12 @@ def parse_time(value, field: str, now: float) -> float:
     if isinstance(value, str) and value in _TIMES and _TIMES[value] <= now + 86400:
         return _TIMES[value]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        at = float(value)
+        try:
+            at = float(value)
+        except OverflowError:
+            raise RowError(field, "is before 2000 or more than a day ahead") from None
+        if not math.isfinite(at):
+            raise RowError(field, "must be an ISO 8601 time or unix seconds")
     elif isinstance(value, str) and re.fullmatch(r"[0-9]{9,11}(\.[0-9]{1,6})?", value.strip()):
         at = float(value)
     elif isinstance(value, str) and len(value) <= 40:
@@ -612,8 +644,15 @@ def check_stock(row: dict, now: float) -> dict:
             "as_of": parse_time(row.get("as_of"), "as_of", now)}
 
 
+FEED_KEEP_S = 24 * 3600  # how long an Idempotency-Key is remembered
+
+
 def _feed(conn, brand_id: str, idempotency_key: str, body_hash: str) -> dict | None:
     """A feed call seen before under this key: its answer (the same body), or 422 (another)."""
+    if secrets.randbelow(100) == 0:
+        conn.execute("DELETE FROM feeds WHERE at < ?", (time.time() - FEED_KEEP_S,))
+    conn.execute("DELETE FROM feeds WHERE brand_id=? AND idempotency_key=? AND at < ?",
+                 (brand_id, idempotency_key, time.time() - FEED_KEEP_S))
     row = conn.execute("INSERT INTO feeds(brand_id, idempotency_key, body_hash, answer, at) VALUES (?,?,?,'',?) "
                        "ON CONFLICT(brand_id, idempotency_key) DO NOTHING RETURNING at",
                        (brand_id, idempotency_key, body_hash, time.time())).fetchone()
@@ -635,14 +674,14 @@ def apply_stock(store: HubStore, brand_id: str, rows, snapshot: bool = False,
     now = time.time()
     rows = _rows(rows, "rows")
     if idempotency_key:  # a call sent again: its first answer, before any row is looked at
-        seen = store.one("SELECT body_hash, answer FROM feeds WHERE brand_id=? AND idempotency_key=?",
-                         (brand_id, idempotency_key))
+        seen = store.one("SELECT body_hash, answer FROM feeds WHERE brand_id=? AND idempotency_key=? AND at >= ?",
+                         (brand_id, idempotency_key, now - FEED_KEEP_S))
         if seen is not None and seen[1]:
             if seen[0] != body_hash:
                 raise HubFailure(api.P_INVALID, "this Idempotency-Key was used for another request body", 422)
             return {**json.loads(seen[1]), "replayed": True}
     good, results = _checked(rows, lambda r: check_stock(r, now), "id")
-    good, twice = _dupes(good, lambda r: (r["code"], r["gtin"]))
+    good, twice = _newest(good)
     results += twice
     codes = {row["code"] for _, row in good}
     if snapshot:
@@ -711,7 +750,15 @@ def apply_stock(store: HubStore, brand_id: str, rows, snapshot: bool = False,
                              [(*w, first + n) for n, w in enumerate(writes)])
         answer = report(sorted(results, key=lambda r: r["index"]))
         answer["zeroed"] = zeroed
-        if idempotency_key:
+        refused = [r for r in answer["results"] if r["status"] == REJECTED]
+        if snapshot and refused:  # a snapshot is one store's whole stock: all of it, or nothing
+            first = refused[0]
+            raise HubFailure(api.P_INVALID, f"the snapshot was refused whole ({len(refused)} bad rows; row "
+                             f"{first['index']}: {first['errors'][0]['field']} {first['errors'][0]['reason']}); "
+                             "nothing changed", 422)
+        if idempotency_key and refused:  # sent again once its cause is fixed, it must land then
+            conn.execute("DELETE FROM feeds WHERE brand_id=? AND idempotency_key=?", (brand_id, idempotency_key))
+        elif idempotency_key:
             conn.execute("UPDATE feeds SET answer=? WHERE brand_id=? AND idempotency_key=?",
                          (json.dumps(answer), brand_id, idempotency_key))
     return answer
@@ -786,6 +833,9 @@ def check_offer(row: dict) -> dict:
     if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
         raise RowError("discount_pct", "must be a whole number from 0 to 100")
     valid_from, valid_until = _when(row.get("valid_from"), "valid_from"), _when(row.get("valid_until"), "valid_until")
+    start, end = window(valid_from, valid_until, "UTC")
+    if start is not None and end is not None and end <= start:
+        raise RowError("valid_until", "is not after valid_from")
     titles = _texts(row.get("titles"), ("title",), {"title": MAX_TITLE})
     return {"id": offer_id.strip(), "title": _text(row.get("title"), "title", MAX_TITLE, required=True), "kind": kind,
             "code": code.strip(), "gtin": gtin, "pct": pct, "valid_from": valid_from, "valid_until": valid_until,
@@ -943,7 +993,8 @@ def list_devices(store: HubStore, brand_id: str, now: float | None = None) -> li
 
         def number(key):
             value = beat.get(key)
-            return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e13
+            return value if ok else None
 
         def word(key):
             value = beat.get(key)

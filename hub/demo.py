@@ -248,6 +248,7 @@ def seed(store: HubStore) -> bool:
     """Load the demo world once; returns False when it was already there."""
     if store.one("SELECT 1 FROM settings WHERE key='demo_seeded'"):
         seed_trust(store)  # a demo hub seeded before issue 9
+        seed_brand_texts(store)  # ... or before issue 10
         return False
     rng = random.Random(2026)
     catalogue = products()
@@ -288,6 +289,34 @@ def seed(store: HubStore) -> bool:
                          (store.credential_hash(f"uid:{uid.lower()}"), staff_id, "uid"))
         conn.execute("INSERT INTO settings(key, value) VALUES ('demo_seeded', '1')")
     seed_trust(store)
+    store.set_setting("demo_brands_seeded", "1")
+    return True
+
+
+def seed_brand_texts(store: HubStore) -> bool:
+    """What issue 10 added to a demo hub seeded before it, once, through the brand calls: the
+    demo brand keys, the stores' time zones and languages, the products' vi, ru and th titles."""
+    from hub import brands
+    if store.get_setting("demo_brands_seeded"):
+        return False
+    with store.transaction():
+        for brand_id, _, _, currency, _, shops, _, _ in BRANDS:
+            if not store.one("SELECT 1 FROM brands WHERE id=?", (brand_id,)):
+                continue
+            if not store.one("SELECT 1 FROM brand_keys WHERE brand_id=?", (brand_id,)):
+                brands.create_key(store, brand_id, "admin", key=brand_key(brand_id))
+            zone, languages = BRAND_PLACES[brand_id]
+            names = dict(store.all("SELECT id, name FROM stores WHERE brand_id=?", (brand_id,)))
+            brands.upsert_stores(store, brand_id, [
+                {"store_code": sid.split("-", 1)[1], "name": names.get(sid, shop), "city": city, "currency": currency,
+                 "timezone": zone, "languages": languages} for sid, shop, city in shops])
+            mine = {r[0]: r for r in store.all("SELECT gtin, title, price, currency, online FROM products "
+                                               "WHERE brand_id=?", (brand_id,))}
+            brands.upsert_products(store, brand_id, [
+                {"gtin": p["gtin"], "title": mine[p["gtin"]][1], "price": mine[p["gtin"]][2],
+                 "currency": mine[p["gtin"]][3], "online": bool(mine[p["gtin"]][4]), "texts": p["texts"]}
+                for p in products() if p["gtin"] in mine])
+        store.set_setting("demo_brands_seeded", "1")
     return True
 
 

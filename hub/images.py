@@ -125,14 +125,14 @@ def _resolve(host: str, port: int, allow_private: bool) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError) as exc:
-        raise ValueError(f"the image host {host!r} cannot be resolved ({exc})") from None
+        raise ValueError(f"the image host {host!r} cannot be resolved") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
         raise ValueError(f"the image host {host!r} has no address")
     if not allow_private:
         bad = [a for a in addresses if not public_address(a)]
         if bad:
-            raise ValueError(f"the image host {host!r} resolves to a non-public address ({bad[0]}): refused")
+            raise ValueError(f"the image host {host!r} resolves to a non-public address: refused")
     return addresses[0]
 
 

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import secrets
 import threading
@@ -472,8 +473,11 @@ class HubStore:
             return hit[0]
         return None
 
+    _generation = 0  # moved by forget_devices: a lookup that raced a revocation is not cached
+
     def device_by_token(self, token: str) -> Device | None:
         digest = token_hash(token)
+        generation = self._generation
         row = self.one("SELECT id, name, brand_id, store_id, revoked_at, predecessor FROM devices WHERE token_hash=?",
                        (digest,))
         if not row:
@@ -482,10 +486,12 @@ class HubStore:
         if len(self._devices) >= self.DEVICE_CACHE_MAX:
             self._devices.clear()
         found = Device(*row[:4], revoked=row[4] is not None, predecessor=row[5] or "")
-        self._devices[digest] = (found, time.monotonic() + self.DEVICE_CACHE_S)
+        if generation == self._generation:
+            self._devices[digest] = (found, time.monotonic() + self.DEVICE_CACHE_S)
         return found
 
     def forget_devices(self) -> None:
+        self._generation += 1
         self._devices.clear()
 
     EPOCH_CHECK_S = 1.0
@@ -500,14 +506,15 @@ class HubStore:
         row = self.one("SELECT value FROM counters WHERE name='devices_revoked'")
         value = row[0] if row else 0
         if value != self._epoch[1]:
-            self._devices.clear()
+            self.forget_devices()
         self._epoch = (time.monotonic() + self.EPOCH_CHECK_S, value)
 
     def heartbeat(self, device: Device, payload: dict) -> None:
         now = time.time()
         sent = payload.get("sent_at")
-        if isinstance(sent, (int, float)) and not isinstance(sent, bool):
-            payload = {**payload, "clock_skew_s": round(sent - now, 1)}  # the kiosk's clock minus the hub's
+        payload = {k: v for k, v in payload.items() if not isinstance(v, float) or math.isfinite(v)}
+        if isinstance(sent, (int, float)) and not isinstance(sent, bool) and abs(sent) < 1e12:
+            payload["clock_skew_s"] = round(sent - now, 1)  # the kiosk's clock minus the hub's
         self.conn.execute("UPDATE devices SET heartbeat=?, last_seen=? WHERE id=?",
                           (json.dumps(payload)[:4000], now, device.id))
 
@@ -581,26 +588,43 @@ class HubStore:
         return out, cursor
 
     def offers_delta(self, brand_id: str, store_id: str, since: int, now: float | None = None) -> tuple[list[dict], int]:
-        """Offers changed since `since`. An ended offer (or one past its valid_until in this
-        store's time zone) arrives as deleted; one that starts later arrives with its
-        valid_from (the kiosk shows it from then on, also offline)."""
+        """Offers changed since `since`. One that ended, that is past its valid_until in this
+        store's time zone, or that no longer concerns this store (moved to another) arrives
+        as deleted; one that starts later arrives with its valid_from (the kiosk shows it from
+        then on, also offline). An offer whose dates have passed everywhere is ended by the
+        hub itself (a new version), so it arrives as deleted at the next pull after that; in
+        between, the kiosk hides it by its valid_until."""
         from hub.brands import window
         now = time.time() if now is None else now
+        self._end_passed_offers(brand_id, now)
         zone = self.one("SELECT timezone FROM stores WHERE id=?", (store_id,))
         zone = zone[0] if zone else "UTC"
         rows = self.all("SELECT id, title, kind, gtin, discount_pct, valid_until, deleted, version, store_id, valid_from, "
-                        "titles FROM offers WHERE brand_id=? AND version>? AND (store_id IS NULL OR store_id=?) "
-                        "ORDER BY version", (brand_id, since, store_id))
+                        "titles FROM offers WHERE brand_id=? AND version>? ORDER BY version", (brand_id, since))
         cursor = max([since] + [r[7] for r in rows])
         out = []
-        for i, t, k, g, d, until, gone, _, _, start, titles in rows:
+        for i, t, k, g, d, until, gone, _, where, start, titles in rows:
             end = window(start, until, zone)[1]
-            if gone or (end is not None and end <= now):
+            if gone or (end is not None and end <= now) or (where is not None and where != store_id):
                 out.append({"id": i, "deleted": True})
                 continue
             out.append({"id": i, "title": t, "kind": k, "gtin": g, "discount_pct": d, "valid_until": until,
                         "valid_from": start, "titles": _json(titles), "deleted": False, "personal": k != "brand"})
         return out, cursor
+
+    def _end_passed_offers(self, brand_id: str, now: float) -> None:
+        """Offers of this brand past their valid_until in every time zone (a date ends latest
+        at UTC-12) are ended: a new version, so every kiosk drops them at its next pull."""
+        from hub.brands import window
+        rows = self.all("SELECT id, valid_from, valid_until FROM offers WHERE brand_id=? AND deleted=0 "
+                        "AND valid_until <> ''", (brand_id,))
+        passed = [i for i, start, until in rows if (window(start, until, "Etc/GMT+12")[1] or now + 1) <= now]
+        if not passed:
+            return
+        with self.transaction() as conn:
+            for offer_id in passed:
+                version = self.next_version(conn, "offers")
+                conn.execute("UPDATE offers SET deleted=1, version=? WHERE id=? AND deleted=0", (version, offer_id))
 
     def set_stock(self, store_id: str, gtin: str, quantity: int, location: str = "") -> None:
         with self.transaction() as conn:
