@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a 5,000-row batch with long texts; an image of up to 8 MiB
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+MAX_QUEUED_FETCHES = 200  # image URLs of one brand waiting in one process
 
 
 class Problem(BaseModel):
@@ -121,9 +122,25 @@ def add_routes(app: FastAPI, store: HubStore, settings) -> None:
         brands.revoke_key(store, who.brand_id, key_id)
         return Response(status_code=204)
 
+    queued: dict[str, int] = {}  # image fetches waiting, per brand: one brand cannot starve the others
+    import threading
+    lock = threading.Lock()
+
     def fetch_images(brand_id: str, wanted: list[tuple[str, str]]) -> None:
         for gtin, url in wanted:
-            fetcher.submit(_fetch_one, store, brand_id, gtin, url, settings.fetch_private_images)
+            with lock:
+                if queued.get(brand_id, 0) >= MAX_QUEUED_FETCHES:
+                    brands.image_failed(store, brand_id, gtin, "too many images waiting to be fetched; send it again later")
+                    continue
+                queued[brand_id] = queued.get(brand_id, 0) + 1
+            fetcher.submit(fetch_and_count, brand_id, gtin, url)
+
+    def fetch_and_count(brand_id: str, gtin: str, url: str) -> None:
+        try:
+            _fetch_one(store, brand_id, gtin, url, settings.fetch_private_images)
+        finally:
+            with lock:
+                queued[brand_id] -= 1
 
     @router.post("/products:batch", response_model=BatchReport, response_model_exclude_none=True)
     def products(body: ProductsBody, who: brands.BrandKey = Depends(brand)) -> dict:

@@ -376,8 +376,8 @@ def upsert_products(store: HubStore, brand_id: str, rows) -> dict:
     fetch, now = [], time.time()
     with store.transaction() as conn:
         existing = {r[0]: r for r in conn.rows_in(
-            "SELECT gtin, brand_id, sku, title, description, price, currency, online, image_url, texts, deleted "
-            "FROM products WHERE gtin IN (?*)", [row["gtin"] for _, row in good])}
+            "SELECT gtin, brand_id, sku, title, description, price, currency, online, image_url, texts, deleted, "
+            "image_state FROM products WHERE gtin IN (?*)", [row["gtin"] for _, row in good])}
         inserts, updates, touched = [], [], []
         for index, row in good:
             values = (row["sku"], row["title"], row["description"], row["price"], row["currency"], int(row["online"]),
@@ -392,6 +392,8 @@ def upsert_products(store: HubStore, brand_id: str, rows) -> dict:
                 results.append(_result(index, row["gtin"], CREATED))
             elif tuple(old[2:10]) == values and not old[10]:
                 results.append(_result(index, row["gtin"], UNCHANGED))
+                if row["image_url"] and (old[11] or "").startswith("failed"):  # sent again: fetched again
+                    fetch.append((row["gtin"], row["image_url"]))
                 continue
             else:
                 updates.append((*values, now, row["gtin"], brand_id))
