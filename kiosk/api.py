@@ -105,6 +105,58 @@ def _opt(data: dict, key: str, kind: type | tuple, default: Any = None) -> Any:
     return value
 
 
+# Texts per language (issue 10): {tag: {"title", "description"}} for products, {tag: title}
+# for offers. Kept as sorted tuples so the frozen views stay hashable and comparable.
+MAX_LANGUAGES = 64
+MAX_TITLE_CHARS, MAX_DESCRIPTION_CHARS = 200, 2000
+LANGUAGE_TAG_RE = re.compile(r"^[a-z]{2,8}(-[a-z0-9]{1,8}){0,7}$")
+Texts = tuple  # ((tag, title, description), ...), tags lower case with "-"
+
+
+def language_tag(tag: str) -> str:
+    """"th_TH" and "TH-th" are the tag "th-th" (BCP 47 tags are case-insensitive)."""
+    return (tag or "").strip().replace("_", "-").lower()
+
+
+def parse_texts(d: dict, key: str, titles_only: bool = False) -> Texts:
+    """A `texts` ({tag: {"title", "description"}}) or `titles` ({tag: title}) member, checked:
+    absent (an older hub) is (), a wrong type or too many languages is a protocol error, a
+    text longer than the contract allows is cut to it."""
+    value = d.get(key) if isinstance(d, dict) else None
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise HubProtocolError(f"'{key}' is not an object")
+    if len(value) > MAX_LANGUAGES:
+        raise HubProtocolError(f"'{key}' names more than {MAX_LANGUAGES} languages")
+    out = {}
+    for raw_tag, entry in value.items():
+        tag = language_tag(raw_tag) if isinstance(raw_tag, str) else ""
+        if not LANGUAGE_TAG_RE.match(tag):
+            raise HubProtocolError(f"'{key}': {str(raw_tag)[:40]!r} is not a language tag")
+        if titles_only:
+            if not isinstance(entry, str):
+                raise HubProtocolError(f"'{key}' holds a title that is not text")
+            title, description = entry, ""
+        else:
+            if not isinstance(entry, dict):
+                raise HubProtocolError(f"'{key}' holds an entry that is not an object")
+            title, description = _opt(entry, "title", str, ""), _opt(entry, "description", str, "")
+        out[tag] = (tag, title[:MAX_TITLE_CHARS], description[:MAX_DESCRIPTION_CHARS])
+    return tuple(out[t] for t in sorted(out))
+
+
+def texts_json(texts: Texts, titles_only: bool = False) -> dict:
+    """The wire shape of `parse_texts`' result (the cache stores views as the hub sent them)."""
+    if titles_only:
+        return {tag: title for tag, title, _ in texts}
+    return {tag: {"title": title, "description": description} for tag, title, description in texts}
+
+
+def _text(d: dict, key: str, where: str, limit: int = MAX_TITLE_CHARS) -> str:
+    return _req(d, key, str, where)[:limit]
+
+
 @dataclass(frozen=True)
 class WishlistItem:
     gtin: str
@@ -121,6 +173,8 @@ class WishlistItem:
     tags: tuple[str, ...] = ()  # live add tags of the observed-remove set
     on_promotion: bool = False
     pending: bool = False  # saved on this kiosk, not yet confirmed by the hub
+    description: str = ""  # in the shopper's locale, like `title` (the hub chose it)
+    texts: Texts = ()  # every language the brand wrote: kiosk.catalog.title_in picks the screen's
 
     @classmethod
     def from_json(cls, d: dict) -> "WishlistItem":
@@ -129,12 +183,13 @@ class WishlistItem:
         if not (gtin.isdigit() and len(gtin) == 14):
             raise HubProtocolError("wishlist item: gtin is not 14 digits")
         return cls(
-            gtin=gtin, title=_req(d, "title", str, where), brand=_req(d, "brand", str, where),
+            gtin=gtin, title=_text(d, "title", where), brand=_req(d, "brand", str, where),
             brand_name=_opt(d, "brand_name", str, ""), price=str(_opt(d, "price", (str, int, float), "")),
             currency=_opt(d, "currency", str, ""), image=_opt(d, "image", str, ""),
             available_here=int(_opt(d, "available_here", int, 0)), location=_opt(d, "location", str, ""),
             elsewhere=tuple(_opt(d, "elsewhere", list, [])), online=bool(_opt(d, "online", bool, False)),
             tags=tuple(_opt(d, "tags", list, [])), on_promotion=bool(_opt(d, "on_promotion", bool, False)),
+            description=_opt(d, "description", str, "")[:MAX_DESCRIPTION_CHARS], texts=parse_texts(d, "texts"),
         )
 
 
@@ -146,17 +201,61 @@ class Offer:
     personal: bool = False
     gtin: str = ""
     discount_pct: int = 0
-    valid_until: str = ""
+    valid_until: str = ""  # "" | ISO date (to the end of that day, store time) | ISO datetime
+    valid_from: str = ""
+    texts: Texts = ()  # the wire's "titles" {tag: title}, as (tag, title, "")
 
     @classmethod
     def from_json(cls, d: dict) -> "Offer":
         where = "offer"
         return cls(
-            offer_id=str(_req(d, "id", (str, int), where)), title=_req(d, "title", str, where),
+            offer_id=str(_req(d, "id", (str, int), where))[:128], title=_text(d, "title", where),
             kind=_req(d, "kind", str, where), personal=bool(_opt(d, "personal", bool, False)),
             gtin=_opt(d, "gtin", str, ""), discount_pct=int(_opt(d, "discount_pct", int, 0)),
-            valid_until=_opt(d, "valid_until", str, ""),
+            valid_until=_opt(d, "valid_until", str, "")[:40], valid_from=_opt(d, "valid_from", str, "")[:40],
+            texts=parse_texts(d, "titles", titles_only=True),
         )
+
+    def to_json(self) -> dict:
+        return {"id": self.offer_id, "title": self.title, "kind": self.kind, "personal": self.personal,
+                "gtin": self.gtin, "discount_pct": self.discount_pct, "valid_until": self.valid_until,
+                "valid_from": self.valid_from, "titles": texts_json(self.texts, titles_only=True)}
+
+
+def offer_delta(d: Any) -> dict:
+    """One row of the offers feed, checked: {"id", "deleted": True}, or an offer (kept as the
+    hub sent it, once `Offer.from_json` accepted it)."""
+    if not isinstance(d, dict):
+        raise HubProtocolError("offers answer: a row is not an object")
+    offer_id = str(_req(d, "id", (str, int), "offer"))
+    if d.get("deleted") is True:
+        return {"id": offer_id, "deleted": True}
+    offer = Offer.from_json(d)
+    return offer.to_json()
+
+
+AVAILABILITY = ("in_stock", "out_of_stock", "limited_availability", "on_display_to_order")
+
+
+def inventory_item(d: Any) -> dict:
+    """One row of the inventory feed, checked and bounded, in the shape the cache keeps."""
+    where = "inventory item"
+    if not isinstance(d, dict):
+        raise HubProtocolError(f"{where} is not an object")
+    gtin = _req(d, "gtin", str, where)
+    if not (gtin.isdigit() and len(gtin) == 14):
+        raise HubProtocolError(f"{where}: gtin is not 14 digits")
+    quantity = _opt(d, "quantity", int, 0)
+    if isinstance(quantity, bool):
+        raise HubProtocolError(f"{where}: 'quantity' has the wrong type")
+    availability = _opt(d, "availability", str, "")
+    return {"gtin": gtin, "quantity": max(0, quantity), "location": _opt(d, "location", str, "")[:64],
+            "title": _opt(d, "title", str, "")[:MAX_TITLE_CHARS],
+            "price": str(_opt(d, "price", (str, int, float), ""))[:32], "currency": _opt(d, "currency", str, "")[:8],
+            "brand": _opt(d, "brand", str, "")[:64], "brand_name": _opt(d, "brand_name", str, "")[:120],
+            "description": _opt(d, "description", str, "")[:MAX_DESCRIPTION_CHARS],
+            "availability": availability if availability in AVAILABILITY else "",
+            "texts": parse_texts(d, "texts")}
 
 
 @dataclass(frozen=True)
@@ -208,10 +307,9 @@ class ShopperView:
             "shopper": {"id": self.shopper_id, "display_name": self.display_name, "locale": self.locale,
                         "role": self.role, "allow_staff_search": self.allow_staff_search},
             "wishlist": [{**{k: getattr(i, k) for k in WishlistItem.__dataclass_fields__ if k != "pending"},
-                          "elsewhere": list(i.elsewhere), "tags": list(i.tags)} for i in self.wishlist],
-            "offers": [{"id": o.offer_id, "title": o.title, "kind": o.kind, "personal": o.personal,
-                        "gtin": o.gtin, "discount_pct": o.discount_pct, "valid_until": o.valid_until}
-                       for o in self.offers],
+                          "elsewhere": list(i.elsewhere), "tags": list(i.tags), "texts": texts_json(i.texts)}
+                         for i in self.wishlist],
+            "offers": [o.to_json() for o in self.offers],
             "consent": {"sharing": self.sharing, "hidden_items": self.hidden_items},
             "visit": self.visit,
         }

@@ -49,7 +49,7 @@ def ensure_enrolled(config: Config, hub_url: str, code: str):
     return identity
 
 
-def _same_url(a: str, b: str) -> bool:
+def same_url(a: str, b: str) -> bool:
     return a.strip().rstrip("/").lower() == b.strip().rstrip("/").lower()
 
 
@@ -58,7 +58,7 @@ def pinned_hub_url(config: Config, enrolled_url: str) -> str:
     if not enrolled_url:
         raise E.ConfigError(f"the device file {config.device_file} does not say which hub issued its token: "
                             "re-enroll the kiosk (`kiosk enroll --hub URL --code CODE` or the technician screen)")
-    if config.hub_url and not _same_url(config.hub_url, enrolled_url):
+    if config.hub_url and not same_url(config.hub_url, enrolled_url):
         raise E.ConfigError(f"hub_url is set to {config.hub_url}, but this kiosk's device token was issued by "
                             f"{enrolled_url} and is only ever sent there: re-enroll the kiosk with the new hub "
                             f"(`kiosk enroll --hub {config.hub_url} --code CODE` or the technician screen), "

@@ -24,13 +24,13 @@ import threading
 import time
 from pathlib import Path
 
-from kiosk.api import ShopperView
+from kiosk.api import ShopperView, parse_texts, texts_json
 from kiosk.errors import HubProtocolError
 from kiosk.outbox import connect, storage_error
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATIONS = {
     1: """
     CREATE TABLE shoppers (key TEXT PRIMARY KEY, shopper_id TEXT NOT NULL, view TEXT NOT NULL,
@@ -50,8 +50,18 @@ MIGRATIONS = {
     ALTER TABLE inventory ADD COLUMN brand_name TEXT NOT NULL DEFAULT '';
     DELETE FROM meta WHERE key = 'inventory_cursor';
     """,
+    # v3 (issue 10): texts per language, the description and the feed's availability; offers
+    # the feed ended (so a cached shopper view never shows them again); both feeds refetched
+    3: """
+    ALTER TABLE inventory ADD COLUMN texts TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE inventory ADD COLUMN description TEXT NOT NULL DEFAULT '';
+    ALTER TABLE inventory ADD COLUMN availability TEXT NOT NULL DEFAULT '';
+    CREATE TABLE ended_offers (offer_id TEXT PRIMARY KEY, ended_at REAL NOT NULL);
+    DELETE FROM meta WHERE key IN ('inventory_cursor', 'offers_cursor');
+    """,
 }
-INVENTORY_FIELDS = ("quantity", "location", "title", "price", "currency", "brand", "brand_name", "fetched_at")
+INVENTORY_FIELDS = ("quantity", "location", "title", "price", "currency", "brand", "brand_name", "fetched_at",
+                    "texts", "description", "availability")
 
 
 class Cache:
@@ -171,6 +181,8 @@ class Cache:
             return {r[0] for r in self.conn.execute("SELECT DISTINCT shopper_id FROM shoppers")}
 
     def purge_expired(self, ttl_s: float) -> int:
+        # an ended offer is remembered as long as a cached view could still hold it
+        self._write("DELETE FROM ended_offers WHERE ended_at < ?", (time.time() - 2 * ttl_s,))
         count = self._write("DELETE FROM shoppers WHERE fetched_at < ?", (time.time() - ttl_s,))
         if count:
             self.checkpoint()
@@ -185,20 +197,24 @@ class Cache:
 
     # -- inventory and offers (hub deltas) ---------------------------------------
     def apply_inventory(self, items: list[dict], cursor: str) -> None:
+        """Items as `kiosk.api.inventory_item` checked them (texts as its tuples)."""
         now = time.time()
         rows = [(str(i["gtin"]), int(i.get("quantity", 0)), str(i.get("location", "")), str(i.get("title", "")),
                  str(i.get("price", "")), str(i.get("currency", "")), str(i.get("brand", "")),
-                 str(i.get("brand_name", "")), now)
+                 str(i.get("brand_name", "")), now, json.dumps(texts_json(tuple(i.get("texts", ())))),
+                 str(i.get("description", "")), str(i.get("availability", "")))
                 for i in items if isinstance(i, dict) and "gtin" in i]
         try:
             with self._lock:
                 self.conn.execute("BEGIN IMMEDIATE")
                 self.conn.executemany(
                     "INSERT INTO inventory(gtin, quantity, location, title, price, currency, brand, brand_name, "
-                    "fetched_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(gtin) DO UPDATE SET "
+                    "fetched_at, texts, description, availability) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(gtin) DO UPDATE SET "
                     "quantity=excluded.quantity, location=excluded.location, title=excluded.title, "
                     "price=excluded.price, currency=excluded.currency, brand=excluded.brand, "
-                    "brand_name=excluded.brand_name, fetched_at=excluded.fetched_at", rows)
+                    "brand_name=excluded.brand_name, fetched_at=excluded.fetched_at, texts=excluded.texts, "
+                    "description=excluded.description, availability=excluded.availability", rows)
                 self._set_meta("inventory_cursor", cursor)
                 self.conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -207,10 +223,18 @@ class Cache:
             raise storage_error(exc) from exc
 
     def inventory(self, gtin: str) -> dict | None:
+        """The cached stock row of `gtin` (texts as `kiosk.api` tuples), or None."""
         with self._lock:
             row = self.conn.execute(f"SELECT {', '.join(INVENTORY_FIELDS)} FROM inventory WHERE gtin=?",
                                     (gtin,)).fetchone()
-        return None if row is None else dict(zip(INVENTORY_FIELDS, row))
+        if row is None:
+            return None
+        found = dict(zip(INVENTORY_FIELDS, row))
+        try:
+            found["texts"] = parse_texts({"texts": json.loads(found["texts"] or "{}")}, "texts")
+        except (ValueError, HubProtocolError):
+            found["texts"] = ()
+        return found
 
     def apply_offers(self, offers: list[dict], cursor: str) -> None:
         now = time.time()
@@ -220,9 +244,12 @@ class Cache:
                 for offer in offers:
                     if offer.get("deleted"):
                         self.conn.execute("DELETE FROM offers WHERE offer_id=?", (str(offer["id"]),))
+                        self.conn.execute("INSERT OR REPLACE INTO ended_offers(offer_id, ended_at) VALUES (?,?)",
+                                          (str(offer["id"]), now))
                     else:
                         self.conn.execute("INSERT OR REPLACE INTO offers(offer_id, body, fetched_at) VALUES (?,?,?)",
                                           (str(offer["id"]), json.dumps(offer), now))
+                        self.conn.execute("DELETE FROM ended_offers WHERE offer_id=?", (str(offer["id"]),))
                 self._set_meta("offers_cursor", cursor)
                 self.conn.execute("COMMIT")
         except (sqlite3.Error, KeyError) as exc:
@@ -235,6 +262,11 @@ class Cache:
     def offers(self) -> list[dict]:
         with self._lock:
             return [json.loads(b) for (b,) in self.conn.execute("SELECT body FROM offers ORDER BY offer_id")]
+
+    def ended_offers(self) -> set[str]:
+        """Offers the feed said were ended (a cached shopper view may still hold them)."""
+        with self._lock:
+            return {r[0] for r in self.conn.execute("SELECT offer_id FROM ended_offers")}
 
     # -- images ------------------------------------------------------------------
     def put_image(self, path: str, file: Path) -> None:

@@ -77,31 +77,40 @@ def _reads(args) -> list:
     return reads
 
 
-def tap_json(result) -> dict:
+def tap_json(result, language: str = "en", languages: tuple[str, ...] = ("en",)) -> dict:
+    """What the screen would show for `result`, its texts in the screen's language: the
+    shopper's (when the kiosk offers it), else the kiosk's `language`."""
+    from kiosk.catalog import description_in, screen_language, title_in
     from kiosk.results import BadgeResult, ErrorResult, ProductResult, ShopperResult
+
+    view = getattr(result, "view", None)
+    lang = screen_language(view.locale, languages, language) if view is not None else language
 
     def view_json(view):
         return {"shopper": {"id": view.shopper_id, "display_name": view.display_name, "locale": view.locale},
-                "source": view.source, "age_s": round(view.age_s, 1), "sharing": view.sharing,
+                "language": lang, "source": view.source, "age_s": round(view.age_s, 1), "sharing": view.sharing,
                 "hidden_items": view.hidden_items, "visit": view.visit,
-                "wishlist": [{"gtin": i.gtin, "title": i.title, "brand": i.brand, "brand_name": i.brand_name,
+                "wishlist": [{"gtin": i.gtin, "title": title_in(i, lang), "description": description_in(i, lang),
+                              "brand": i.brand, "brand_name": i.brand_name,
                               "price": i.price, "currency": i.currency, "available_here": i.available_here,
                               "location": i.location, "elsewhere": list(i.elsewhere), "online": i.online,
                               "pending": i.pending} for i in view.wishlist],
-                "offers": [{"id": o.offer_id, "title": o.title, "kind": o.kind, "personal": o.personal}
+                "offers": [{"id": o.offer_id, "title": title_in(o, lang), "kind": o.kind, "personal": o.personal,
+                            "valid_from": o.valid_from, "valid_until": o.valid_until}
                            for o in view.offers]}
 
     if isinstance(result, ShopperResult):
         return {"kind": "shopper", **view_json(result.view), "guest": result.guest, "warning": result.warning or None,
                 "error": None}
     if isinstance(result, ProductResult):
-        out = {"kind": "product", "gtin": result.gtin, "title": result.title, "saved": result.saved,
-               "already_saved": result.already_saved, "available_here": result.available_here,
+        out = {"kind": "product", "gtin": result.gtin, "title": title_in(result, lang),
+               "description": description_in(result, lang), "availability": result.availability or None,
+               "saved": result.saved, "already_saved": result.already_saved, "available_here": result.available_here,
                "location": result.location, "error": None}
         if result.view:
             out.update(view_json(result.view))
         else:
-            out.update({"source": "cache", "shopper": None, "wishlist": [], "offers": []})
+            out.update({"language": lang, "source": "cache", "shopper": None, "wishlist": [], "offers": []})
         return out
     if isinstance(result, BadgeResult):
         return {"kind": "badge", "role": result.role, "shopper": {"id": result.staff_id,
@@ -130,7 +139,7 @@ def cmd_tap(args) -> int:
         service.prime()
         for read in reads:
             result = service.handle_tag(read)
-            out = tap_json(result)
+            out = tap_json(result, service.config.language, service.config.languages)
             failed |= out["kind"] == "error"
             if args.json:
                 print(json.dumps(out, ensure_ascii=False))
@@ -188,7 +197,11 @@ def cmd_status(args) -> int:
         print(json.dumps(data, ensure_ascii=False, default=str))
     else:
         print(f"hub {status.hub_url}: {'reachable' if status.online else 'unreachable'}")
-        if status.device_refused:
+        if status.device_revoked:
+            print(f"THIS KIOSK WAS REMOVED FROM THE FLEET: enroll it again (technician screen, or `kiosk enroll "
+                  f"--hub {status.hub_url} --code CODE`). It sends nothing until then; its {status.outbox_depth} "
+                  "queued event(s) are kept and go out with the new enrollment")
+        elif status.device_refused:
             print(f"DEVICE TOKEN REFUSED by the hub ({status.device_refused}): no shopper profile is shown; "
                   "re-enroll this kiosk (technician screen or `kiosk enroll`)")
         print(f"outbox: {status.outbox_depth} waiting, {status.parked} parked")

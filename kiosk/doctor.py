@@ -397,6 +397,10 @@ def device_token_check(data_dir: Path) -> Check:
     except (sqlite3.Error, OSError, ValueError, KeyError, TypeError) as exc:
         return Check(name, WARN, f"could not read the kiosk's state ({type(exc).__name__})",
                      "run `kiosk status` on the kiosk")
+    if isinstance(state, dict) and state.get("device_id") == device_id and state.get("revoked"):
+        return Check(name, FAIL, "this kiosk was removed from the fleet: enroll it again (it sends nothing until "
+                     "then; its queued events are kept)", "enroll it again with a new code from the brand "
+                     "(technician screen, or `kiosk enroll --hub URL --code CODE`): the queued events then go out")
     if isinstance(state, dict) and state.get("device_id") == device_id:
         return Check(name, FAIL, f"the hub refused this kiosk's device token ({state.get('detail', '')}): "
                      "no shopper profile is shown", "re-enroll the kiosk with a new code (technician screen, or "

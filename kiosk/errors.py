@@ -44,6 +44,10 @@ class Unauthorized(HubError):
     """The hub did not accept this kiosk's device token: re-enroll the kiosk."""
 
 
+class DeviceRevoked(Unauthorized):
+    """This kiosk was removed from the fleet: enroll it again."""
+
+
 class Forbidden(HubError):
     """The hub does not allow this kiosk to do that."""
 

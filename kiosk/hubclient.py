@@ -7,7 +7,8 @@ urllib3 retries are off: the sync worker owns retrying, with a persisted next-at
 so no thread ever sleeps inside a request (and `Retry-After` is never slept out here).
 
 The device token goes only over TLS, or to a hub on this machine (loopback): a plain
-http:// hub anywhere else is refused (ConfigError) unless `allow_insecure` says so.
+http:// hub anywhere else is refused (ConfigError) unless `allow_insecure` says so. Once the
+hub said the kiosk was removed from its fleet (`revoked`), no call leaves but the health probe.
 
     hub = HubClient("https://hub.example", token="...")
     view = hub.checkin({"kind": "token", "token": "..."}, checkin_id=str(uuid.uuid4()))
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_ERRORS = {
     api.P_UNAUTHORIZED: E.Unauthorized,
+    api.P_DEVICE_REVOKED: E.DeviceRevoked,
     api.P_FORBIDDEN: E.Forbidden,
     api.P_NOT_FOUND: E.NotFound,
     api.P_UNKNOWN_CREDENTIAL: E.UnknownCredential,
@@ -102,6 +104,9 @@ class HubClient:
             self.session.headers["Authorization"] = f"Bearer {token}"
         self.skew_s: float | None = None  # hub clock minus ours, from the Date header
         self.last_latency_ms: float | None = None
+        # set (to the hub's detail) once the hub said this kiosk was removed from its fleet: from
+        # then on no call leaves this client but the health probe, sent without the token
+        self.revoked = ""
 
     def close(self) -> None:
         self.session.close()
@@ -109,6 +114,10 @@ class HubClient:
     # -- transport ---------------------------------------------------------------
     def request(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None,
                 timeout: float | None = None, raw: bool = False, headers: dict | None = None) -> Any:
+        if self.revoked:
+            if path != "/v1/health":
+                raise E.DeviceRevoked(self.revoked, problem_type=api.P_DEVICE_REVOKED, status=401)
+            headers = {**(headers or {}), "Authorization": None}  # requests drops a header set to None
         url = self.base_url + path
         started = time.monotonic()
         try:
@@ -168,9 +177,14 @@ class HubClient:
         raise cls(detail, problem_type=ptype, status=status)
 
     # -- API calls ---------------------------------------------------------------
-    def enroll(self, code: str, name: str) -> api.Enrollment:
-        data = self.request("POST", "/v1/devices/enroll", json_body={"code": code, "name": name},
-                            timeout=max(self.timeout, 5.0))
+    def enroll(self, code: str, name: str, previous_token: str = "") -> api.Enrollment:
+        """`previous_token`: the token this kiosk held from this same hub before its brand
+        revoked it (the hub then accepts its queued events that point at the old device's
+        check-ins). Never another hub's token: a token only ever goes to the hub that issued it."""
+        body = {"code": code, "name": name}
+        if previous_token:
+            body["previous_token"] = previous_token
+        data = self.request("POST", "/v1/devices/enroll", json_body=body, timeout=max(self.timeout, 5.0))
         try:
             return api.Enrollment.from_json(data)
         except E.HubProtocolError:
@@ -197,13 +211,17 @@ class HubClient:
         return api.parse_batch_answer(data, [e["event_id"] for e in events])
 
     def inventory(self, store_id: str, since: str = "", timeout: float | None = None) -> dict:
+        """{"inventory": [items as `api.inventory_item` checks them], "cursor": str}."""
         data = self.request("GET", f"/v1/stores/{store_id}/inventory", params={"since": since} if since else None,
                             timeout=timeout)
-        return _expect_delta(data, "inventory")
+        data = _expect_delta(data, "inventory")
+        return {**data, "inventory": [api.inventory_item(i) for i in data["inventory"]]}
 
     def offers(self, since: str = "", timeout: float | None = None) -> dict:
+        """{"offers": [{"id", "deleted": True} or an offer `api.Offer.from_json` accepts], "cursor": str}."""
         data = self.request("GET", "/v1/offers", params={"since": since} if since else None, timeout=timeout)
-        return _expect_delta(data, "offers")
+        data = _expect_delta(data, "offers")
+        return {**data, "offers": [api.offer_delta(o) for o in data["offers"]]}
 
     def revocations(self, since: str = "", timeout: float | None = None) -> dict:
         """What this kiosk must forget: {"revocations": [{"shopper_id", "kind"}], "cursor": str}."""

@@ -69,6 +69,16 @@ def cache_key(path: Path) -> tuple[bytes, bool]:
     return key, True
 
 
+def _previous_token(path: Path, hub_url: str) -> str:
+    """The stored token, if it was issued by `hub_url` (else "": a token stays with its hub)."""
+    try:
+        identity, enrolled_url = load_identity(path)
+    except (NotEnrolled, ConfigError):
+        return ""
+    same = enrolled_url.strip().rstrip("/").lower() == hub_url.strip().rstrip("/").lower()
+    return identity.device_token if same and enrolled_url else ""
+
+
 def _write(path: Path, data: dict) -> None:
     private_dir(path.parent)
     tmp = path.with_suffix(".tmp")
@@ -91,10 +101,13 @@ def save_identity(path: Path, identity: api.Enrollment, hub_url: str, key: bytes
 def enroll(hub_url: str, code: str, name: str, path: Path, timeout: float = 5.0,
            allow_insecure: bool = False) -> api.Enrollment:
     """Trade a one-time enrollment code for a device identity and store it (mode 0600).
-    A plain http:// hub off loopback is refused (ConfigError) unless `allow_insecure`."""
+    A plain http:// hub off loopback is refused (ConfigError) unless `allow_insecure`.
+    Enrolling again with the hub this kiosk is enrolled with, the old token goes along
+    (`previous_token`): if its brand revoked it, the hub then accepts the queued events that
+    point at the old device's check-ins. It never goes to any other hub."""
     client = HubClient(hub_url, timeout=timeout, allow_insecure=allow_insecure)
     try:
-        identity = client.enroll(code, name)
+        identity = client.enroll(code, name, previous_token=_previous_token(path, hub_url))
     finally:
         client.close()
     save_identity(path, identity, hub_url)

@@ -35,6 +35,9 @@ class ProductResult:
     location: str = ""
     view: ShopperView | None = None  # the shopper view with the item applied
     undo_token: str = ""  # pass to KioskService.undo() to take it back
+    texts: tuple = ()  # the product's titles per language (kiosk.catalog.title_in picks one)
+    description: str = ""
+    availability: str = ""  # the store feed's: in_stock | out_of_stock | limited_availability | on_display_to_order
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class BadgeResult:
 @dataclass(frozen=True)
 class ErrorResult:
     # hold_still | unreadable | unknown_card | refused | storage | not_enrolled | no_session |
-    # device_refused (the hub refused this kiosk's token: no profile is shown; staff must re-enroll it)
+    # device_refused (the hub refused this kiosk's token: no profile is shown; staff must re-enroll it) |
+    # device_revoked (the kiosk was removed from its brand's fleet: it asks the hub nothing until enrolled again)
     code: str
     detail: str = ""
     retry: bool = False
@@ -57,7 +61,7 @@ class ErrorResult:
 
 @dataclass(frozen=True)
 class SessionEnded:
-    reason: str  # done | idle | revoked (erased or card revoked at the hub) | refused (device token refused)
+    reason: str  # done | idle | revoked (erased or card revoked at the hub) | refused (device token refused) | ...
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class KioskStatus:
     hub_url: str = ""
     cache_rebuilt: bool = False
     device_refused: str = ""  # why the hub refused this kiosk's device token ("" when it accepts it)
+    device_revoked: bool = False  # removed from the fleet: nothing is sent until it is enrolled again
 
 
 TapResult = ShopperResult | ProductResult | BadgeResult | ErrorResult

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Callable
 
 from drivers.base import ReaderState, ReaderStatus, TagRead
-from kiosk import __version__, api
+from kiosk import __version__, api, catalog
 from kiosk import errors as E
 from kiosk.identity import ProductTap, ShopperTap, Unreadable, classify
 from kiosk.results import (BadgeResult, ErrorResult, KioskStatus, ProductResult, SessionEnded, ShopperResult,
@@ -158,12 +158,12 @@ class KioskService(StaffDesk):
         except E.CredentialRefused as exc:
             return ErrorResult("refused", exc.detail)
         except E.Unauthorized as exc:
-            self.sync.note_refused(exc.detail)
-            return ErrorResult("device_refused", exc.detail)
+            self.sync.note_refused(exc)
+            return self._refused_result()
         except (E.HubUnavailable, E.HubProtocolError, E.Forbidden) as exc:
             self.sync.note_online(False, str(exc))
             if self.sync.device_refused:  # the hub refused this kiosk: no profile, not even offline
-                return ErrorResult("device_refused", self.sync.device_refused)
+                return self._refused_result()
             return self._offline_checkin(cred, key, cached)
         except E.HubError as exc:
             return ErrorResult("unreadable", exc.detail)
@@ -178,6 +178,11 @@ class KioskService(StaffDesk):
         if not view.session:
             del ref["session"]
         return self._begin(view, ref, key, event_id=checkin_id)
+
+    def _refused_result(self) -> ErrorResult:
+        """A removed kiosk (revoked) asks the hub nothing; a refused token is tried again later."""
+        return ErrorResult("device_revoked" if self.sync.device_revoked else "device_refused",
+                           self.sync.device_refused)
 
     def _cached_view(self, cached) -> api.ShopperView:
         """A cached view as shown offline: other brands' items only under sharing the hub
@@ -247,10 +252,17 @@ class KioskService(StaffDesk):
             self.end_session("refused")
 
     def _overlay(self, view: api.ShopperView, ref: dict | None = None) -> api.ShopperView:
+        """The view as the screen shows it: this kiosk's queued events applied, and only the
+        offers valid now (a cached view's refreshed from the offers feed pulled since)."""
+        view = self._live_offers(view)
         if not view.shopper_id and not ref:
             return view
         pending = self.outbox.pending_for("shopper_id", view.shopper_id) if view.shopper_id else []
         return apply_pending(view, pending, self.cache.inventory)
+
+    def _live_offers(self, view: api.ShopperView) -> api.ShopperView:
+        zone = self.identity.config.get("timezone") if isinstance(self.identity.config, dict) else None
+        return catalog.shown_offers(view, self.cache, zone if isinstance(zone, str) else None)
 
     def _product(self, tap: ProductTap) -> TapResult:
         stock = self.cache.inventory(tap.gtin) or {}
@@ -263,11 +275,14 @@ class KioskService(StaffDesk):
             except E.StorageError:
                 log.warning("anonymous scan not recorded", exc_info=True)
             return ProductResult(tap.gtin, stock.get("title", ""), saved=False,
-                                 available_here=stock.get("quantity", 0), location=stock.get("location", ""))
+                                 available_here=stock.get("quantity", 0), location=stock.get("location", ""),
+                                 **catalog.product_texts(stock))
         existing = next((i for i in session.view.wishlist if i.gtin == tap.gtin), None)
         if existing:
             return ProductResult(tap.gtin, existing.title, saved=True, already_saved=True,
-                                 available_here=existing.available_here, location=existing.location, view=session.view)
+                                 available_here=existing.available_here, location=existing.location, view=session.view,
+                                 texts=existing.texts or tuple(stock.get("texts", ())),
+                                 description=existing.description, availability=stock.get("availability", ""))
         try:
             event = self.outbox.append(api.WISHLIST_ADD, {**session.ref, "gtin": tap.gtin})
         except E.StorageError as exc:
@@ -275,12 +290,14 @@ class KioskService(StaffDesk):
         self.sync.wake()
         with self._lock:
             if self._session is not session:  # the shopper left while we wrote
-                return ProductResult(tap.gtin, stock.get("title", ""), saved=True)
+                return ProductResult(tap.gtin, stock.get("title", ""), saved=True, **catalog.product_texts(stock))
             session.view = apply_pending(session.view, [event], self.cache.inventory)
             view = session.view
         item = next(i for i in view.wishlist if i.gtin == tap.gtin)
         return ProductResult(tap.gtin, item.title, saved=True, available_here=item.available_here,
-                             location=item.location, view=view, undo_token=event["event_id"])
+                             location=item.location, view=view, undo_token=event["event_id"],
+                             texts=item.texts or tuple(stock.get("texts", ())), description=item.description,
+                             availability=stock.get("availability", ""))
 
     def undo(self, undo_token: str) -> ShopperResult | ErrorResult:
         """Take back a wishlist add made in this session (observed-remove of that add's tag)."""
@@ -365,7 +382,7 @@ class KioskService(StaffDesk):
             last_error=s.last_error, hub_latency_ms=self.hub.last_latency_ms, free_disk_bytes=free,
             low_disk=free < self.config.low_disk_bytes, version=__version__, device_id=self.identity.device_id,
             store_id=self.identity.store_id, hub_url=self.hub_url, cache_rebuilt=self.cache.rebuilt_from is not None,
-            device_refused=s.device_refused)
+            device_refused=s.device_refused, device_revoked=s.device_revoked)
 
     @property
     def reader_status(self) -> ReaderStatus:

@@ -104,7 +104,7 @@ class StaffDesk:
             return StaffSearchResult(query, code="offline")
         except E.HubError as exc:
             if isinstance(exc, E.Unauthorized):
-                self.sync.note_refused(exc.detail)
+                self.sync.note_refused(exc)
             return StaffSearchResult(query, code="locked" if exc.status == 403 else "offline")
         rows = tuple((str(s.get("id", "")), str(s.get("display_name", "")), str(s.get("full_name", "")))
                      for s in found if isinstance(s, dict) and s.get("id"))
@@ -124,7 +124,7 @@ class StaffDesk:
             return StaffLookupResult(None, "not_found")
         except E.HubError as exc:
             if isinstance(exc, E.Unauthorized):
-                self.sync.note_refused(exc.detail)
+                self.sync.note_refused(exc)
             return StaffLookupResult(None, "locked" if exc.status == 403 else "offline")
         return StaffLookupResult(view)
 
@@ -160,9 +160,13 @@ class StaffDesk:
 
     def provision(self, hub_url: str, code: str) -> ProvisionResult:
         """Enroll again (new hub, store or code). Refused while events still wait for the
-        current hub: they would be sent with the wrong identity. The caller rebuilds the service."""
+        current hub, unless the hub refused or removed this kiosk and it enrolls with that same
+        hub again: then the new identity delivers them (the old token goes along as proof, so
+        the hub accepts the events that point at the old device's check-ins). The caller
+        rebuilds the service."""
+        from kiosk.app import same_url
         waiting = self.outbox.depth() + self.outbox.parked_count()
-        if waiting:
+        if waiting and not (self.sync.device_refused and same_url(hub_url, self.hub_url)):
             return ProvisionResult(False, "events_waiting", f"{waiting} event(s) wait for {self.hub_url}")
         return self.enroll_device(self.config, hub_url, code)
 

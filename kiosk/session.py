@@ -43,7 +43,8 @@ def apply_pending(view: api.ShopperView, events: list[dict],
                 currency=stock.get("currency", ""),
                 available_here=int(stock.get("quantity", 0)),
                 location=stock.get("location", "") if stock.get("quantity") else "",
-                image=f"/v1/images/{gtin}.png", tags=(event["event_id"],), pending=True)
+                image=f"/v1/images/{gtin}.png", tags=(event["event_id"],), pending=True,
+                description=stock.get("description", ""), texts=tuple(stock.get("texts", ())))
             order.insert(0, gtin)
         elif event.get("type") == api.WISHLIST_REMOVE and gtin in items:
             seen = set(event.get("tags", ()))

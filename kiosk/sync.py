@@ -13,7 +13,11 @@ the inventory and every `revocations_interval_s`: each cached view of a shopper 
 purged before the cursor moves. Expired cache rows are purged on every round. A refused
 device token (401) is remembered in the outbox's meta until an authenticated call succeeds
 (or the kiosk is re-enrolled: the state names the device id it was refused for); meanwhile
-the kiosk shows no profile and its cached views are gone.
+the kiosk shows no profile and its cached views are gone. A kiosk its brand removed from the
+fleet (401 device-revoked) is refused for good: it keeps its outbox and asks that hub nothing
+more (no sync, pull or heartbeat; its hub client refuses every call but the health probe)
+until it is enrolled again, when the new identity starts with its backoff cleared and
+delivers the queue.
 
     worker = SyncWorker(outbox, cache, hub, config, identity)
     worker.start(); worker.wake(); worker.stop()
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -48,6 +53,7 @@ class SyncStatus:
     parked: int
     next_attempt_in: float
     device_refused: str = ""  # why the hub refused this kiosk's token ("" when it has not)
+    device_revoked: bool = False  # removed from the brand's fleet: nothing is sent until it is enrolled again
 
 
 class SyncWorker:
@@ -72,7 +78,10 @@ class SyncWorker:
         self.on_change: Callable[[SyncStatus], None] = lambda status: None
         self.on_revoked: Callable[[dict[str, str]], None] = lambda named: None  # shopper_id -> kind
         self.on_refused: Callable[[], None] = lambda: None
+        self._revoked = False
         self._refused = self._load_refused()
+        if self._revoked:
+            self.hub.revoked = self._refused
         self.requests_made = 0  # for the chaos tests' retry-rate bound
 
     # -- lifecycle ---------------------------------------------------------------
@@ -99,7 +108,7 @@ class SyncWorker:
         next_at = float(self.outbox.get_meta("next_attempt_at", "0") or 0)
         return SyncStatus(self.online, float(self.outbox.get_meta("last_sync", "0") or 0), self.last_error,
                           self.outbox.depth(), self.outbox.parked_count(), max(0.0, next_at - time.time()),
-                          self._refused)
+                          self._refused, self._revoked)
 
     # -- a refused device token ----------------------------------------------------
     def _load_refused(self) -> str:
@@ -107,29 +116,59 @@ class SyncWorker:
             data = json.loads(self.outbox.get_meta(REFUSED_META) or "{}")
         except ValueError:
             return ""
-        if not isinstance(data, dict) or data.get("device_id") != self.identity.device_id:
-            return ""  # re-enrolled since: a new identity starts trusted
+        if not isinstance(data, dict) or not data:
+            return ""
+        if data.get("device_id") != self.identity.device_id:
+            self._reenrolled()  # a new identity starts trusted, and tries at once
+            return ""
+        self._revoked = bool(data.get("revoked"))
         return str(data.get("detail") or "the hub refused this kiosk's device token")
+
+    def _reenrolled(self) -> None:
+        """Enrolled again since the old identity was refused: forget that state and the backoff
+        the refusals built up, so the queued events go out with the new token now."""
+        try:
+            for key, value in ((REFUSED_META, ""), ("attempts", "0"), ("next_attempt_at", "0")):
+                self.outbox.set_meta(key, value)
+        except E.StorageError:
+            log.warning("could not clear the old identity's refused state", exc_info=True)
+        log.info("enrolled again since the hub refused the old identity: queued events go out with the new one")
 
     @property
     def device_refused(self) -> str:
         """Why the hub refused this kiosk's token, or "" (persisted: a restart remembers)."""
         return self._refused
 
-    def note_refused(self, detail: str) -> None:
-        """The hub answered 401: show no profile, forget every cached view, tell the technician."""
-        first = not self._refused
+    @property
+    def device_revoked(self) -> bool:
+        """Removed from the brand's fleet: nothing goes to the hub until the kiosk is enrolled again."""
+        return self._revoked
+
+    def note_refused(self, detail: "str | E.KioskError") -> None:
+        """The hub answered 401: show no profile, forget every cached view, tell the technician.
+        Given the `DeviceRevoked` error itself, the kiosk also stops calling the hub."""
+        revoked = isinstance(detail, E.DeviceRevoked)
+        if isinstance(detail, E.KioskError):
+            detail = detail.detail
+        first = not self._refused or (revoked and not self._revoked)
         self._refused = (detail or "the hub refused this kiosk's device token")[:300]
+        self._revoked = self._revoked or revoked
+        if self._revoked:
+            self.hub.revoked = self._refused  # the client refuses every further call itself
         try:
             self.outbox.set_meta(REFUSED_META, json.dumps({"device_id": self.identity.device_id,
-                                                           "detail": self._refused, "at": time.time()}))
+                                                           "detail": self._refused, "revoked": self._revoked,
+                                                           "at": time.time()}))
         except E.StorageError:
             log.warning("could not record the refused device token", exc_info=True)
         try:
             self.cache.purge_all_shoppers()
         except E.StorageError:
             log.error("could not purge the cached shopper views", exc_info=True)
-        if first:
+        if first and self._revoked:
+            log.error("this kiosk was removed from the fleet: it keeps its %d queued event(s) and calls the hub no "
+                      "more; enroll it again (technician screen or `kiosk enroll`)", self._depth())
+        elif first:
             log.error("the hub refused this kiosk's device token: no profile is shown until it accepts it "
                       "again; re-enroll the kiosk (technician screen or `kiosk enroll`)")
             for listener in (self.on_refused, lambda: self.on_change(self.status())):
@@ -138,9 +177,15 @@ class SyncWorker:
                 except Exception:
                     log.exception("refused-token listener failed")
 
+    def _depth(self) -> int:
+        try:
+            return self.outbox.depth()
+        except E.StorageError:
+            return -1
+
     def note_authenticated(self) -> None:
         """An authenticated call succeeded: the token is good (again)."""
-        if not self._refused:
+        if not self._refused or self._revoked:
             return
         self._refused = ""
         try:
@@ -174,7 +219,7 @@ class SyncWorker:
         """Send pending events until the outbox is empty, the hub fails or `max_batches`."""
         sent = {"created": 0, "duplicate": 0, "rejected": 0, "batches": 0}
         size = self.config.batch_size
-        while max_batches is None or sent["batches"] < max_batches:
+        while (max_batches is None or sent["batches"] < max_batches) and not self._revoked:
             if honour_backoff and self._backing_off():
                 break
             batch = self.outbox.batch(size)
@@ -190,8 +235,9 @@ class SyncWorker:
                 self._failed(f"hub answered nonsense: {exc}", None)
                 break
             except E.Unauthorized as exc:
-                self.note_refused(exc.detail)
-                self._failed(f"device token refused: {exc}", self.config.backoff_cap_s)
+                self.note_refused(exc)
+                if not self._revoked:  # a revoked kiosk does not retry at all: no backoff to keep
+                    self._failed(f"device token refused: {exc}", self.config.backoff_cap_s)
                 break
             except E.HubError as exc:  # the whole batch refused (e.g. 413/422): isolate the culprit
                 if len(batch) == 1:
@@ -222,7 +268,7 @@ class SyncWorker:
             self.cache.apply_offers(offers["offers"], offers["cursor"])
             self.pull_revocations()
         except E.Unauthorized as exc:
-            self.note_refused(exc.detail)
+            self.note_refused(exc)
             raise
         self._last_pull = time.monotonic()
 
@@ -260,14 +306,21 @@ class SyncWorker:
     def heartbeat(self) -> None:
         status = self.status()
         payload = {"version": __version__, "outbox_depth": status.depth, "parked": status.parked,
-                   "last_sync": status.last_sync, **self.heartbeat_extra()}
+                   "last_sync": status.last_sync, "sent_at": time.time(), "free_disk_mb": self._free_disk_mb(),
+                   **self.heartbeat_extra()}
         try:
             self.hub.heartbeat(self.identity.device_id, payload, timeout=self.config.sync_timeout_s)
         except E.Unauthorized as exc:
-            self.note_refused(exc.detail)
+            self.note_refused(exc)
             raise
         self.note_authenticated()
         self._last_heartbeat = time.monotonic()
+
+    def _free_disk_mb(self) -> int | None:
+        try:
+            return shutil.disk_usage(self.config.data_dir).free // 2**20
+        except OSError:
+            return None
 
     # -- internals ---------------------------------------------------------------
     def _backing_off(self) -> bool:
@@ -310,8 +363,8 @@ class SyncWorker:
             self.cache.purge_expired(self.config.cache_ttl_s)
         except E.StorageError:
             log.warning("could not purge expired cache rows", exc_info=True)
-        if self._backing_off():
-            return
+        if self._revoked or self._backing_off():
+            return  # a kiosk removed from the fleet asks the hub nothing until it is enrolled again
         self.drain()
         if self._backing_off():
             return
@@ -323,7 +376,7 @@ class SyncWorker:
                 try:
                     self.pull_revocations()
                 except E.Unauthorized as exc:
-                    self.note_refused(exc.detail)
+                    self.note_refused(exc)
                     raise
             if self.online and now - self._last_heartbeat > self.config.heartbeat_interval_s:
                 self.heartbeat()

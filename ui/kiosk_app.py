@@ -22,6 +22,7 @@ from kivy.uix.screenmanager import NoTransition
 
 from kiosk import errors as E
 from kiosk.app import build_service
+from kiosk.catalog import screen_language, title_in
 from kiosk.results import BadgeResult, ErrorResult, ProductResult, SessionEnded, ShopperResult, TapSeen
 from kiosk.sync import SyncStatus
 from kiosk.watchdog import Watchdog
@@ -57,7 +58,7 @@ def error_text(code: str) -> str:
         return tr._("We could not check this card or phone. Please ask staff")
     if code == "storage":
         return tr._("We could not save that. Please ask staff for help")
-    if code == "device_refused":
+    if code in ("device_refused", "device_revoked"):
         return tr._("This kiosk cannot show your profile right now. Please ask staff for help")
     return tr._("We could not read that tag. Hold your card flat on the reader and try again")
 
@@ -264,8 +265,9 @@ class KioskApp(StaffFlow, App):
     def _shopper_result(self, result: ShopperResult) -> None:
         self._hide_progress()
         view = result.view
-        if self.mode != "shopper" and not self._language_chosen and view.locale in self.kiosk_config.languages:
-            tr.switch(view.locale)  # the shopper's own language, unless they just chose one here
+        if self.mode != "shopper" and not self._language_chosen and view.locale:
+            # the shopper's own language (th-TH: th), unless they just chose one here
+            tr.switch(screen_language(view.locale, self.kiosk_config.languages, tr.language))
         self.mode = "shopper"
         self.shopper.show(view, guest=result.guest, provisional=result.provisional)
         self.sm.current = "shopper"
@@ -277,7 +279,8 @@ class KioskApp(StaffFlow, App):
         self._hide_progress()
         if result.view is not None and self.mode == "shopper":
             self.shopper.show(result.view, guest=self.shopper.guest)
-            self.shopper.saved(result.title or tr._("Saved product"), result.undo_token, result.already_saved)
+            self.shopper.saved(title_in(result, tr.language) or tr._("Saved product"), result.undo_token,
+                               result.already_saved)
             self._restart_idle()
         elif self.mode == "shopper":
             self.shopper.show_toast(tr._("Tap your card or phone again, then tap products to save them"))
@@ -288,7 +291,7 @@ class KioskApp(StaffFlow, App):
         if isinstance(result, ShopperResult) and not result.provisional:
             self.background.run(self.service.staff_lookup_session, then=self.staff.show_shopper)
         elif isinstance(result, ProductResult):
-            self.staff.status = "%s: %s" % (result.title or result.gtin, tr.ngettext(
+            self.staff.status = "%s: %s" % (title_in(result, tr.language) or result.gtin, tr.ngettext(
                 "%(n)d on the shelf here", "%(n)d on the shelf here", result.available_here) % {"n": result.available_here})
         elif isinstance(result, ErrorResult):
             self.staff.status = error_text(result.code)

@@ -7,7 +7,9 @@ from tests.taps import card, product
 from tests.ui.conftest import STAFF_UID, texts, uid_read, visible, walk
 
 LANGS = ("en", "vi", "ru", "th")
-TITLES = {p["title"]: p["brand_id"] for p in demo.products()}
+# every title a demo product can be shown with (the brand's default and each language's): its brand
+TITLES = {t: p["brand_id"] for p in demo.products()
+          for t in (p["title"], *(text["title"] for text in p["texts"].values()))}
 
 
 def shown_titles(app):

@@ -11,6 +11,7 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from kiosk import api
+from kiosk.catalog import title_in
 from ui import format as fmt
 from ui.i18n import tr
 from ui.widgets import KLabel, ProductCard, WidgetPool
@@ -82,7 +83,7 @@ class ShopperScreen(Screen):
         items = fmt.order_wishlist(view.wishlist)
         for card, item in zip(self._cards.show(len(items)), items):
             card.gtin = item.gtin
-            card.title = item.title or tr._("Saved product")
+            card.title = title_in(item, language) or tr._("Saved product")
             card.brand = item.brand_name
             card.price = fmt.price(item.price, item.currency, language)
             card.where = fmt.availability(item, tr._, tr.ngettext)
@@ -108,7 +109,8 @@ class ShopperScreen(Screen):
             return
         self._offers_key = key
         offers = fmt.order_offers(view.offers)[:5]
-        texts = [(tr._("For you") + ": " if o.personal else "") + o.title for o in offers] or [tr._("No offers today")]
+        texts = [(tr._("For you") + ": " if o.personal else "") + title_in(o, tr.language)
+                 for o in offers] or [tr._("No offers today")]
         for row, text, offer in zip(self._offer_rows.show(len(texts)), texts, offers or [None]):
             row.text, row.personal = text, bool(offer and offer.personal)
 

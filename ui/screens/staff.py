@@ -7,6 +7,7 @@ from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
 from ui import format as fmt
+from kiosk.catalog import title_in
 from ui.i18n import tr
 from ui.widgets import KButton, KLabel, ProductCard
 
@@ -96,7 +97,7 @@ class StaffScreen(Screen):
         self.shopper_name = view.display_name or tr._("Guest")
         self.status = tr._("Showing the wishlist. Stock and aisle are for this store.")
         for item in fmt.order_wishlist(view.wishlist):
-            card = ProductCard(title=item.title or item.gtin, brand=item.brand_name, gtin=item.gtin,
+            card = ProductCard(title=title_in(item, tr.language) or item.gtin, brand=item.brand_name, gtin=item.gtin,
                                price=fmt.price(item.price, item.currency, tr.language),
                                where=fmt.availability(item, tr._, tr.ngettext), where_kind=fmt.availability_kind(item))
             if self.images is not None and item.image:

@@ -83,7 +83,10 @@ class TechnicianScreen(Screen):
             (tr._("Reader"), f"{reader}  ({s.reader_detail})" if s.reader_detail else reader),
             (tr._("Hub"), hub),
         ]
-        if s.device_refused:
+        if s.device_revoked:
+            rows.append((tr._("Fleet"), tr._("This kiosk was removed from the fleet: enroll it again (Set up). "
+                                            "Its queued events are kept and sent after that.")))
+        elif s.device_refused:
             rows.append((tr._("Device token"),
                          tr._("REFUSED by the hub: no shopper profile is shown. Enroll this kiosk again (Set up).")))
         rows += [
