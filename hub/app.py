@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from hub.store import Device, HubFailure, HubStore
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 BRAND_PREFIX = "/v1/brand"
+SEEN_EVERY_S = 60.0  # a kiosk's last-seen time is written at most this often per process
 REVOKED = HubFailure(api.P_DEVICE_REVOKED, "this kiosk was removed from the fleet: enroll it again", 401,
                      headers={"Connection": "close"})
 
@@ -252,6 +254,9 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
                           headers={"Retry-After": str(max(1, round(wait)))})
 
     strangers = ratelimit.Buckets(settings.device_rate, settings.device_burst)  # refused tokens, per address
+    seen: dict[str, float] = {}
+    from concurrent.futures import ThreadPoolExecutor
+    toucher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="last-seen")
     unauthorized = {"Connection": "close"}
 
     def as_response(failure: HubFailure) -> JSONResponse:
@@ -292,6 +297,11 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
         if refusal:
             return as_response(refusal), True
         scope.setdefault("state", {})["device"] = found
+        if seen.get(found.id, 0) < time.monotonic() - SEEN_EVERY_S:  # the fleet's "last seen", cheaply
+            seen[found.id] = time.monotonic()
+            if len(seen) > 50_000:
+                seen.clear()
+            toucher.submit(_quietly, store.seen, found)  # never waited on: a busy database must not hold the call
         return None
 
     brand_flood = ratelimit.Buckets(settings.brand_rate, settings.brand_burst)
@@ -492,6 +502,13 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 # readiness, enrollment) or an admin client's (phone keys, cards).
 _OPEN = ("/v1/health", "/v1/ready", "/v1/devices/enroll")
 _ADMIN = ("/v1/shoppers/", "/v1/sun-cards", "/v1/cards:")
+
+
+def _quietly(work, *args) -> None:
+    try:
+        work(*args)
+    except Exception as exc:  # noqa: BLE001 - a missed last-seen time is harmless; the next call writes it
+        log.info("last-seen not written: %s", type(exc).__name__)
 
 
 def _needs_device(path: str) -> bool:

@@ -12,7 +12,7 @@ import time
 
 from kiosk import api
 from hub.brands import live
-from hub.store import Device, HubFailure, HubStore, _json, localized, store_price
+from hub.store import Device, HubFailure, HubStore, _json, localized, store_price, with_default
 
 LAPSED_AFTER_S = 90 * 24 * 3600
 ALL_BRANDS = "*"
@@ -39,7 +39,7 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
         # the live wishlist (adds not taken away by a remove that had seen them), with each
         # item's product and its stock in this store
         ("SELECT a.gtin, a.tag, p.brand_id, b.name, p.title, p.price, p.currency, p.online, i.quantity, i.location, "
-         "p.texts, p.description, i.price, p.deleted "
+         "p.texts, p.description, i.price, p.deleted, b.default_language "
          "FROM wishlist_adds a LEFT JOIN wishlist_removes r ON r.tag = a.tag AND r.shopper_id = a.shopper_id "
          "JOIN products p ON p.gtin = a.gtin JOIN brands b ON b.id = p.brand_id "
          "LEFT JOIN inventory i ON i.gtin = a.gtin AND i.store_id = ? "
@@ -49,8 +49,8 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
          "JOIN inventory i ON i.gtin = a.gtin JOIN stores s ON s.id = i.store_id "
          "WHERE a.shopper_id = ? AND r.tag IS NULL AND s.brand_id = ? AND i.store_id <> ? AND i.quantity > 0 "
          "ORDER BY s.name", (shopper_id, brand, here)),
-        ("SELECT o.id, o.title, o.kind, o.gtin, o.discount_pct, o.valid_until, o.valid_from, o.titles, s.timezone "
-         "FROM offers o LEFT JOIN stores s ON s.id = ? WHERE o.brand_id=? "
+        ("SELECT o.id, o.title, o.kind, o.gtin, o.discount_pct, o.valid_until, o.valid_from, o.titles, s.timezone, "
+         "b.default_language FROM offers o JOIN brands b ON b.id = o.brand_id LEFT JOIN stores s ON s.id = ? WHERE o.brand_id=? "
          "AND o.deleted=0 AND (o.store_id IS NULL OR o.store_id=?) ORDER BY o.id", (here, brand, here)),
         *also,
     ])
@@ -63,12 +63,12 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
     sharing = per_brand.pop(ALL_BRANDS, api.UNDECIDED)
     items: dict[str, dict] = {}
     for (gtin, tag, item_brand, brand_name, title, price, currency, online, quantity, location, texts, description,
-         here_price, gone) in rows:
+         here_price, gone, default_language) in rows:
         if gtin in items:
             items[gtin]["tags"].append(tag)
             continue
         quantity = 0 if gone else quantity or 0
-        texts = _json(texts)
+        texts = with_default(_json(texts), default_language, {"title": title, "description": description or ""})
         price, currency = store_price(here_price or "", price, currency)
         items[gtin] = {
             "gtin": gtin, "title": localized(texts, locale, "title", title), "brand": item_brand,
@@ -105,9 +105,11 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
 def offers_for(rows: list[tuple], visit: str, wishlist_gtins: set[str], locale: str = "en") -> list[dict]:
     offers = []
     visit_offer = {"first": "first_visit"}.get(visit, visit)
-    for offer_id, title, kind, gtin, pct, until, start, titles, _ in rows:
+    for offer_id, title, kind, gtin, pct, until, start, titles, _, default_language in rows:
         if kind == "brand" or kind == visit_offer or (kind == "wishlist_promo" and gtin in wishlist_gtins):
             titles = _json(titles)
+            if default_language and default_language not in titles:
+                titles = {**titles, default_language: title}
             offers.append({"id": offer_id, "title": localized(titles, locale, "title", title), "titles": titles,
                            "kind": kind, "personal": kind != "brand", "gtin": gtin, "discount_pct": pct,
                            "valid_from": start, "valid_until": until})

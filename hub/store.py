@@ -82,6 +82,14 @@ def store_price(here: str, price: str, currency: str) -> tuple[str, str]:
     return amount, other or currency
 
 
+def with_default(texts: dict, language: str, default: dict) -> dict:
+    """`texts` with the brand's default language's own entry, so a screen switched to it
+    shows it (a title already given in the shopper's language has no way back otherwise)."""
+    if not language or language in texts:
+        return texts
+    return {**texts, language: {k: v for k, v in default.items() if v}}
+
+
 def localized(texts: dict, lang: str, field: str, default: str) -> str:
     """texts[lang] -> texts[primary subtag of lang] -> the brand's default-language text."""
     for tag in (lang, (lang or "").split("-")[0]):
@@ -455,11 +463,12 @@ class HubStore:
             conn.execute("INSERT INTO devices(id, name, token_hash, brand_id, store_id, enrolled_at, predecessor) "
                          "VALUES (?,?,?,?,?,?,?)", (device_id, name[:80], token_hash(token), brand_id, store_id, now, before))
             brand_name = conn.execute("SELECT name FROM brands WHERE id=?", (brand_id,)).fetchone()
-            store_name = conn.execute("SELECT name FROM stores WHERE id=?", (store_id,)).fetchone()
+            shop = conn.execute("SELECT name, timezone, languages FROM stores WHERE id=?", (store_id,)).fetchone()
         log.info("device %s enrolled for store %s", device_id, store_id)
+        config = {"timezone": shop[1] or "UTC", "languages": [x for x in (shop[2] or "").split(",") if x]} if shop else {}
         return {"device_id": device_id, "device_token": token, "brand_id": brand_id,
                 "brand_name": brand_name[0] if brand_name else "", "store_id": store_id,
-                "store_name": store_name[0] if store_name else "", "config": {}}
+                "store_name": shop[0] if shop else "", "config": config}
 
     # A kiosk's identity is looked up on every call. Found devices are kept for DEVICE_CACHE_S
     # in this process (unknown tokens never are: guesses cannot fill it); taking a device out
@@ -508,6 +517,9 @@ class HubStore:
         if value != self._epoch[1]:
             self.forget_devices()
         self._epoch = (time.monotonic() + self.EPOCH_CHECK_S, value)
+
+    def seen(self, device: Device) -> None:
+        self.conn.execute("UPDATE devices SET last_seen=? WHERE id=?", (time.time(), device.id))
 
     def heartbeat(self, device: Device, payload: dict) -> None:
         now = time.time()
@@ -574,16 +586,18 @@ class HubStore:
         """This store's stock rows changed since `since`, each with its product's texts (every
         language: the kiosk shows the shopper's) and the store's price where the feed set one."""
         rows = self.all("SELECT i.gtin, i.quantity, i.location, p.title, p.price, p.currency, p.brand_id, b.name, "
-                        "i.version, p.texts, p.description, i.availability, i.price, p.deleted "
+                        "i.version, p.texts, p.description, i.availability, i.price, p.deleted, b.default_language "
                         "FROM inventory i JOIN products p ON p.gtin = i.gtin JOIN brands b ON b.id = p.brand_id "
                         "WHERE i.store_id=? AND i.version>? ORDER BY i.version", (store_id, since))
         cursor = max([since] + [r[8] for r in rows])
         out = []
-        for g, qty, loc, title, price, currency, brand, brand_name, _, texts, description, availability, here, gone in rows:
+        for (g, qty, loc, title, price, currency, brand, brand_name, _, texts, description, availability, here, gone,
+             default) in rows:
             price, currency = store_price(here, price, currency)
+            texts = with_default(_json(texts), default, {"title": title, "description": description})
             qty = 0 if gone else qty
             out.append({"gtin": g, "quantity": qty, "location": loc, "title": title, "price": price, "currency": currency,
-                        "brand": brand, "brand_name": brand_name, "description": description, "texts": _json(texts),
+                        "brand": brand, "brand_name": brand_name, "description": description, "texts": texts,
                         "availability": "out_of_stock" if gone else availability or ("in_stock" if qty else "out_of_stock")})
         return out, cursor
 
@@ -599,6 +613,8 @@ class HubStore:
         self._end_passed_offers(brand_id, now)
         zone = self.one("SELECT timezone FROM stores WHERE id=?", (store_id,))
         zone = zone[0] if zone else "UTC"
+        default = self.one("SELECT default_language FROM brands WHERE id=?", (brand_id,))
+        default = default[0] if default else ""
         rows = self.all("SELECT id, title, kind, gtin, discount_pct, valid_until, deleted, version, store_id, valid_from, "
                         "titles FROM offers WHERE brand_id=? AND version>? ORDER BY version", (brand_id, since))
         cursor = max([since] + [r[7] for r in rows])
@@ -609,7 +625,8 @@ class HubStore:
                 out.append({"id": i, "deleted": True})
                 continue
             out.append({"id": i, "title": t, "kind": k, "gtin": g, "discount_pct": d, "valid_until": until,
-                        "valid_from": start, "titles": _json(titles), "deleted": False, "personal": k != "brand"})
+                        "valid_from": start, "deleted": False, "personal": k != "brand",
+                        "titles": {**({default: t} if default else {}), **_json(titles)}})
         return out, cursor
 
     def _end_passed_offers(self, brand_id: str, now: float) -> None:

@@ -371,7 +371,14 @@ class KioskService(StaffDesk):
 
     # -- sync and status ---------------------------------------------------------
     def sync_now(self) -> dict:
-        return self.sync.drain(honour_backoff=False)
+        """Both ways, now: the outbox drained, then inventory, offers and revocations pulled
+        (what the sync worker does every pull interval); a pull that fails waits for the worker."""
+        sent = self.sync.drain(honour_backoff=False)
+        try:
+            self.sync.pull()
+        except E.KioskError as exc:
+            log.info("could not pull the catalogue: %s", exc)
+        return sent
 
     def status(self) -> KioskStatus:
         s = self.sync.status()

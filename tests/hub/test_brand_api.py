@@ -211,7 +211,7 @@ def test_offers_show_only_inside_their_dates_in_every_answer(hub):
     delta = {o["id"]: o for o in requests.get(hub.url + "/v1/offers", headers=dev(device), timeout=5).json()["offers"]}
     assert delta["lotus-old"] == {"id": "lotus-old", "deleted": True}
     assert delta["lotus-soon"]["valid_from"]  # the kiosk keeps it for later, and shows it from then
-    assert delta["lotus-now"]["titles"] == {"th": "วันนี้เท่านั้น"}
+    assert delta["lotus-now"]["titles"] == {"th": "วันนี้เท่านั้น", "en": "Today only"}  # and the brand's default
     cursor = requests.get(hub.url + "/v1/offers", headers=dev(device), timeout=5).json()["cursor"]
     assert call(hub, "post", "/v1/brand/offers/now:end").status_code == 204
     after = requests.get(hub.url + "/v1/offers", params={"since": cursor}, headers=dev(device), timeout=5).json()["offers"]
