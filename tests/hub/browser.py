@@ -66,10 +66,9 @@ class Browser:
 
     def submit(self, css: str, timeout: float = 10.0) -> None:
         """Click a form's button and wait until the next page replaced this one."""
-        from selenium.webdriver.support import expected_conditions
         button = self.find(css)
         button.click()
-        self.wait(expected_conditions.staleness_of(button), timeout, f"the page after {css}")
+        self.wait(_gone(button), timeout, f"the page after {css}")
 
     def wait(self, condition, timeout: float = 10.0, what: str = "the page"):
         """Wait until condition(driver) is true (a form post's navigation, say)."""
@@ -155,3 +154,22 @@ def make_browser(chromedriver, tmp_path, request):
 @pytest.fixture
 def browser(make_browser) -> Browser:
     return make_browser()
+
+
+def _gone(element):
+    """Until `element`'s page is replaced. Chromium sometimes answers a question about an
+    element of a page being torn down with "unhandled inspector error" (its execution context
+    is gone) instead of a stale-element error: that means the same thing here."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    def check(_driver) -> bool:
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "inspector error" in str(exc) or "execution context" in str(exc):
+                return True
+            raise
+    return check
