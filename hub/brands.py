@@ -852,18 +852,7 @@ def window(valid_from: str, valid_until: str, timezone: str) -> tuple[float | No
     except (ValueError, KeyError, OSError):
         zone = dt.timezone.utc
 
-    def at(value: str, end: bool) -> float | None:
-        if not value:
-            return None
-        try:
-            if len(value) == 10:
-                day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
-                return dt.datetime.combine(day, dt.time(), zone).timestamp()
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).timestamp()
-        except ValueError:
-            return None
-    return at(valid_from, False), at(valid_until, True)
+    return api.offer_moment(valid_from, zone, False), api.offer_moment(valid_until, zone, True)
 
 
 def live(valid_from: str, valid_until: str, timezone: str, now: float | None = None) -> bool:

@@ -36,6 +36,24 @@ def gtin_check_digit(body: str) -> int:
     return (10 - total % 10) % 10
 
 
+def offer_moment(value: str, zone, end: bool) -> float | None:
+    """An offer's valid_from (end=False) or valid_until (end=True) in unix time, the rule both
+    sides keep: a date is a whole day in `zone` (valid_until 2026-12-31 ends at the midnight
+    after it), a time without offset is in `zone` too (None: local time). None when not given;
+    NaN when unreadable (it compares false both ways: such an offer is never shown)."""
+    import datetime as dt
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
+            return dt.datetime.combine(day, dt.time(), zone).timestamp()
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return float("nan")
+
+
 def shopper_uri(token: str, id_host: str) -> str:
     if not TOKEN_RE.match(token):
         raise ValueError("a shopper token is 16-128 characters of A-Z a-z 0-9 _ -")

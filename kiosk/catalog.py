@@ -15,7 +15,6 @@ is never shown, online or offline; one the offers feed ended is never shown eith
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from dataclasses import replace
@@ -77,24 +76,11 @@ def _zone(name: str | None):
         return None
 
 
-def _moment(value: str, zone, end: bool) -> float | None:
-    if not value:
-        return None
-    try:
-        if len(value) == 10:
-            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end else 0)
-            return dt.datetime.combine(day, dt.time(), zone).timestamp()
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).timestamp()
-    except (ValueError, OverflowError, OSError):
-        return float("nan")  # unreadable: never shown (a NaN compares false both ways)
-
-
 def offer_live(offer: api.Offer, now: float | None = None, zone: str | None = None) -> bool:
     """Whether `offer` may be shown at `now` (valid_from <= now < end of valid_until)."""
     tz = _zone(zone)
     now = time.time() if now is None else now
-    start, end = _moment(offer.valid_from, tz, False), _moment(offer.valid_until, tz, True)
+    start, end = api.offer_moment(offer.valid_from, tz, False), api.offer_moment(offer.valid_until, tz, True)
     return (start is None or start <= now) and (end is None or now < end)
 
 
