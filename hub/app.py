@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk import __version__, api
-from hub import brand_api, brands, credentials, events, inputs, profile, ratelimit, revocations
+from hub import brand_api, brands, credentials, events, inputs, profile, ratelimit, revocations, shopper
 from hub import staff as staff_routes
 from hub.metrics import Metrics
 from hub.store import Device, HubFailure, HubStore
@@ -58,6 +58,7 @@ class HubSettings:
     brand_rate: float = 50.0  # requests a second one brand key may make to one process (0: no limit)
     brand_burst: float = 200.0
     fetch_private_images: bool = False  # image_url may name a loopback/private address (tests, an on-site image server)
+    public_url: str = ""  # where shoppers reach the hub (their page, passkeys' relying party): KIOSK_HUB_PUBLIC_URL
 
     @classmethod
     def from_env(cls, environ=os.environ, **overrides) -> "HubSettings":
@@ -80,7 +81,8 @@ class HubSettings:
                    enroll_hub_wide=int(environ.get("KIOSK_HUB_ENROLL_HUB_WIDE", "600")),
                    brand_rate=float(environ.get("KIOSK_HUB_BRAND_RATE", "50")),
                    brand_burst=float(environ.get("KIOSK_HUB_BRAND_BURST", "200")),
-                   fetch_private_images=environ.get("KIOSK_HUB_FETCH_PRIVATE_IMAGES") == "1")
+                   fetch_private_images=environ.get("KIOSK_HUB_FETCH_PRIVATE_IMAGES") == "1",
+                   public_url=overrides.pop("public_url", environ.get("KIOSK_HUB_PUBLIC_URL", "")))
 
 
 class EnrollBody(BaseModel):
@@ -399,13 +401,18 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
             try:
                 shopper_id = credentials.resolve(store, dev, inputs.credential(body.credential))
                 session, opening = store.session_statement(dev, shopper_id)
-                also = (opening, *store.visit_statements(dev, shopper_id, body.checkin_id)) if body.checkin_id else (opening,)
+                # the shopper's access log ("who saw my data") in the same trip as the view
+                access = shopper.record_access_statement(shopper_id, "checkin", dev, "kiosk", shopper.WHY_CHECKIN)
+                also = (opening, access, *store.visit_statements(dev, shopper_id, body.checkin_id)) if body.checkin_id \
+                    else (opening, access)
                 answers: list = []
                 view = profile.shopper_view(store, dev, shopper_id, also=also, answers=answers)
                 if body.checkin_id:
                     store.check_visit(answers[-1], dev, shopper_id)
-            except HubFailure:
+            except HubFailure as failure:
                 metrics.inc("hub_checkins_refused_total")
+                if failure.kind == api.P_UNKNOWN_CREDENTIAL and body.checkin_id:  # a guest: kept for the card's claim
+                    shopper.record_guest_visit(store, dev, body.credential, body.checkin_id)
                 raise
             metrics.inc("hub_checkins_total")
             return {**view, "session": session}
@@ -494,7 +501,9 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     staff_routes.add_routes(app, store, device)  # badge + PIN unlock, staff search and lookup
     brand_api.add_routes(app, store, settings)  # a brand's catalog, stores, stock, offers and fleet
     from hub import web
-    web.add_routes(app, store, settings)  # the brand's fleet page (server rendered)
+    pages = web.add_routes(app, store, settings)  # the brand's fleet page (server rendered)
+    from hub import shopper_web
+    shopper_web.add_routes(app, store, pages, settings.public_url or "http://localhost:8080")  # the shopper's own page
     return app
 
 

@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
                                               "only; or $KIOSK_HUB_ADMIN_TOKEN); prefer `kiosk hub admin add`")
     p.add_argument("--card-key-file", help="a file holding the 64-hex-digit key that seals secure-card keys "
                                            "(or $KIOSK_HUB_CARD_KEY_FILE, $KIOSK_HUB_CARD_KEY; SQLite: <db>.cardkey)")
+    p.add_argument("--public-url", help="the address shoppers open the hub's pages at, https://host (the cards' id "
+                                        "host; passkeys belong to it; or $KIOSK_HUB_PUBLIC_URL; default "
+                                        "http://localhost:PORT)")
     return p
 
 
@@ -238,8 +241,18 @@ def main(argv: list[str] | None = None, default_db: Path | None = None) -> int:
               file=sys.stderr)
         print(f"hub: demo brand key of lotus (fleet page http://{args.host}:{args.port}/brand, `kiosk hub import`): "
               f"{demo_world.brand_key('lotus')} (a demo world's keys are public)", file=sys.stderr)
+    public_url = args.public_url or os.environ.get("KIOSK_HUB_PUBLIC_URL") or f"http://localhost:{args.port}"
     try:
-        serve(db, args.host, args.port, workers=args.workers, admin_token=admin_token)
+        from hub.passkeys import RelyingParty
+        RelyingParty.from_url(public_url)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(f"hub: shoppers' pages at {public_url}/me (a card opens {public_url}/s/<its token>)", file=sys.stderr)
+    if args.demo:
+        print(f"hub: a demo shopper's page: {public_url}/s/{demo_world.token_for(0)} (set it up with a passkey)",
+              file=sys.stderr)
+    try:
+        serve(db, args.host, args.port, workers=args.workers, admin_token=admin_token, public_url=public_url)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import secrets
 import time
 
 from cryptography.exceptions import InvalidSignature
@@ -51,6 +52,19 @@ def conflict(why: str) -> HubFailure:
 
 def no_shopper() -> HubFailure:
     return HubFailure(api.P_NOT_FOUND, "no such shopper", 404)
+
+
+# A card (token or UID) row: its keyed hash, and the public id the shopper's page names it by.
+CARD_SQL = "INSERT INTO credentials(hash, shopper_id, kind, id, created_at) VALUES (?,?,?,?,?)"
+
+
+def new_card_id() -> str:
+    return "card-" + secrets.token_hex(6)
+
+
+def card_row(digest: str, shopper_id: str, kind: str, now: float | None = None, card_id: str = "") -> tuple:
+    """CARD_SQL's parameters (a new public id unless one is given)."""
+    return (digest, shopper_id, kind, card_id or new_card_id(), time.time() if now is None else now)
 
 
 def _str(wire: dict, key: str, limit: int = 2048) -> str:
@@ -96,9 +110,9 @@ def register_phone(store: HubStore, shopper_id: str, credential_id: str, public_
     with store.transaction() as conn:
         if not conn.execute("SELECT 1 FROM shoppers WHERE id=? AND erased=0", (shopper_id,)).fetchone():
             raise no_shopper()
-        if conn.execute("INSERT INTO phone_keys(credential_id, shopper_id, public_key) VALUES (?,?,?) "
+        if conn.execute("INSERT INTO phone_keys(credential_id, shopper_id, public_key, created_at) VALUES (?,?,?,?) "
                         "ON CONFLICT(credential_id) DO NOTHING RETURNING credential_id",
-                        (credential_id, shopper_id, public_key)).fetchone():
+                        (credential_id, shopper_id, public_key, time.time())).fetchone():
             return
         row = conn.execute("SELECT shopper_id, public_key, revoked FROM phone_keys WHERE credential_id=?",
                            (credential_id,)).fetchone()
@@ -115,7 +129,7 @@ def revoke_phone(store: HubStore, shopper_id: str, credential_id: str) -> None:
         if not row:
             raise HubFailure(api.P_NOT_FOUND, "no such phone key for this shopper", 404)
         if not row[0]:
-            conn.execute("UPDATE phone_keys SET revoked=1 WHERE credential_id=?", (credential_id,))
+            conn.execute("UPDATE phone_keys SET revoked=1, revoked_at=? WHERE credential_id=?", (time.time(), credential_id))
             revocations.publish(conn, shopper_id, revocations.CREDENTIAL)
 
 
@@ -185,9 +199,9 @@ def register_sun_card(store: HubStore, shopper_id: str, uid: bytes, file_key: by
     with store.transaction() as conn:
         if not conn.execute("SELECT 1 FROM shoppers WHERE id=? AND erased=0", (shopper_id,)).fetchone():
             raise no_shopper()
-        if conn.execute("INSERT INTO sun_cards(uid, shopper_id, file_key) VALUES (?,?,?) "
+        if conn.execute("INSERT INTO sun_cards(uid, shopper_id, file_key, created_at) VALUES (?,?,?,?) "
                         "ON CONFLICT(uid) DO NOTHING RETURNING uid",
-                        (uid.hex(), shopper_id, box.seal(file_key, uid.hex()))).fetchone():
+                        (uid.hex(), shopper_id, box.seal(file_key, uid.hex()), time.time())).fetchone():
             return
         row = conn.execute("SELECT shopper_id, file_key, revoked FROM sun_cards WHERE uid=?", (uid.hex(),)).fetchone()
     if row and row[0] == shopper_id and not row[2] and hmac.compare_digest(_card_key(store, box, uid.hex(), row[1]) or b"",
@@ -204,7 +218,7 @@ def revoke_sun_card(store: HubStore, uid: bytes) -> str:
         if not row:
             raise HubFailure(api.P_NOT_FOUND, "no such card", 404)
         if not row[1]:
-            conn.execute("UPDATE sun_cards SET revoked=1 WHERE uid=?", (uid.hex(),))
+            conn.execute("UPDATE sun_cards SET revoked=1, revoked_at=? WHERE uid=?", (time.time(), uid.hex()))
             revocations.publish(conn, row[0], revocations.CREDENTIAL)
         return row[0]
 
@@ -221,7 +235,7 @@ def revoke_card(store: HubStore, kind: str, value: str) -> str:
         if not row:
             raise HubFailure(api.P_NOT_FOUND, "no such card", 404)
         if not row[1]:
-            conn.execute("UPDATE credentials SET revoked=1 WHERE hash=?", (digest,))
+            conn.execute("UPDATE credentials SET revoked=1, revoked_at=? WHERE hash=?", (time.time(), digest))
             revocations.publish(conn, row[0], revocations.CREDENTIAL)
         return row[0]
 

@@ -20,6 +20,7 @@ import uuid
 
 from kiosk.api import gtin_check_digit, shopper_uri
 from kiosk.pins import hash_pin
+from hub import credentials
 from hub.store import HubStore, search_key
 
 ID_HOST = "id.nfc-kiosk.dev"
@@ -259,34 +260,39 @@ def seed(store: HubStore) -> bool:
         brand_ids = [b[0] for b in BRANDS]
         for i, (display, full, locale) in enumerate(SHOPPERS):
             shopper_id = f"shopper-{i:02d}"
-            conn.execute("INSERT INTO shoppers(id, display_name, locale, role, allow_staff_search) VALUES (?,?,?,?,?)",
-                         (shopper_id, display, locale, "shopper", int(allows_staff_search(i))))
+            conn.execute("INSERT INTO shoppers(id, display_name, locale, role, allow_staff_search, created_at) "
+                         "VALUES (?,?,?,?,?,?)", (shopper_id, display, locale, "shopper", int(allows_staff_search(i)),
+                                                  now - 90 * 86400))
             conn.execute("INSERT INTO staff_directory(shopper_id, full_name, search_key) VALUES (?,?,?)",
                          (shopper_id, full, search_key(full)))
-            conn.execute("INSERT INTO credentials(hash, shopper_id, kind) VALUES (?,?,?)",
-                         (store.credential_hash(f"token:{token_for(i)}"), shopper_id, "token"))
+            # unclaimed: no passkey yet (the shopper's page claims the card on its first visit)
+            conn.execute(credentials.CARD_SQL, credentials.card_row(
+                store.credential_hash(f"token:{token_for(i)}"), shopper_id, "token", now - 90 * 86400, card_id(i)))
             # wishlists across 2-3 brands: the own brand of the demo store always among them
             brands = [brand_ids[0], *rng.sample(brand_ids[1:], 1 + i % 2)] if i < 10 else rng.sample(brand_ids, 2)
             for brand_id in brands:
                 for p in rng.sample([p for p in catalogue if p["brand_id"] == brand_id], rng.randint(2, 4)):
                     tag = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-                    conn.execute("INSERT INTO wishlist_adds(tag, shopper_id, gtin, received_at) VALUES (?,?,?,?)",
-                                 (tag, shopper_id, p["gtin"], now - rng.randint(3600, 60 * 86400)))
+                    shop = SHOPS[brand_id][0]  # added at a kiosk of the product's brand
+                    conn.execute("INSERT INTO wishlist_adds(tag, shopper_id, gtin, received_at, channel, brand_id, "
+                                 "store_id) VALUES (?,?,?,?,?,?,?)",
+                                 (tag, shopper_id, p["gtin"], now - rng.randint(3600, 60 * 86400), "kiosk", brand_id, shop))
             for brand_id in brand_ids:  # sharing: granted / undecided / refused, by shopper
                 state = ("granted", None, "refused")[i % 3] if i != 1 else "granted"
                 if state:
-                    conn.execute("INSERT INTO consents(shopper_id, from_brand, to_brand, state) VALUES (?,?,?,?)",
-                                 (shopper_id, "*", brand_id, state))
+                    conn.execute("INSERT INTO consents(shopper_id, from_brand, to_brand, state, changed_at, via, store_id) "
+                                 "VALUES (?,?,?,?,?,?,?)",
+                                 (shopper_id, "*", brand_id, state, now - 30 * 86400, "kiosk", SHOPS[brand_id][0]))
             if i % 4 in (1, 2):  # returning / lapsed shoppers; the rest are first-time visitors
                 last = now - (rng.randint(1, 20) if i % 4 == 1 else rng.randint(100, 300)) * 86400
                 for brand_id in brand_ids:
                     conn.execute("INSERT INTO visits(shopper_id, brand_id, count, last_at) VALUES (?,?,?,?)",
                                  (shopper_id, brand_id, rng.randint(1, 9), last))
         for staff_id, name, role, uid in STAFF:
-            conn.execute("INSERT INTO shoppers(id, display_name, locale, role, pin_hash) VALUES (?,?,?,?,?)",
-                         (staff_id, name, "en", role, pin_hash(DEMO_PIN)))
-            conn.execute("INSERT INTO credentials(hash, shopper_id, kind) VALUES (?,?,?)",
-                         (store.credential_hash(f"uid:{uid.lower()}"), staff_id, "uid"))
+            conn.execute("INSERT INTO shoppers(id, display_name, locale, role, pin_hash, created_at) VALUES (?,?,?,?,?,?)",
+                         (staff_id, name, "en", role, pin_hash(DEMO_PIN), now))
+            conn.execute(credentials.CARD_SQL, credentials.card_row(
+                store.credential_hash(f"uid:{uid.lower()}"), staff_id, "uid", now, card_id(staff_id)))
         conn.execute("INSERT INTO settings(key, value) VALUES ('demo_seeded', '1')")
     seed_trust(store)
     store.set_setting("demo_brands_seeded", "1")
@@ -343,6 +349,17 @@ def seed_trust(store: HubStore) -> bool:
 
 
 BRANDS_BY_ID = {b[0]: b[1] for b in BRANDS}
+SHOPS = {b[0]: [shop[0] for shop in b[5]] for b in BRANDS}
+
+
+def card_id(who) -> str:
+    """A demo card's public id ("card-" and 12 hex digits), the same in every demo hub."""
+    return "card-" + hashlib.sha256(f"nfc-kiosk demo card {who}".encode()).hexdigest()[:12]
+
+
+def page_path(index: int) -> str:
+    """Where demo shopper `index`'s own page opens on a hub (what the card's URL names)."""
+    return f"/s/{token_for(index)}"
 
 
 def fleet_token(i: int) -> str:
@@ -378,14 +395,15 @@ def seed_fleet(store: HubStore, brands: int = 4, stores: int = 50, kiosks: int =
         for i in range(shoppers):
             shopper_id = f"fleet-{i:06d}"
             people.append((shopper_id, f"Shopper {i}", ("en", "vi", "ru", "th")[i % 4], "shopper", 0))
-            creds.append((store.credential_hash(f"token:{fleet_token(i)}"), shopper_id, "token"))
+            creds.append(credentials.card_row(store.credential_hash(f"token:{fleet_token(i)}"), shopper_id, "token",
+                                              card_id=card_id(shopper_id)))
             for brand_id in rng.sample(brand_ids, 2):
                 for gtin in rng.sample(gtins[brand_id], 3):
                     adds.append((str(uuid.UUID(int=rng.getrandbits(128), version=4)), shopper_id, gtin, time.time()))
             consents += [(shopper_id, "*", b, "granted") for b in brand_ids]
         conn.executemany("INSERT INTO shoppers(id, display_name, locale, role, allow_staff_search) VALUES (?,?,?,?,?) "
                          "ON CONFLICT(id) DO NOTHING", people)
-        conn.executemany("INSERT INTO credentials(hash, shopper_id, kind) VALUES (?,?,?) ON CONFLICT DO NOTHING", creds)
+        conn.executemany(credentials.CARD_SQL + " ON CONFLICT DO NOTHING", creds)
         conn.executemany("INSERT INTO wishlist_adds(tag, shopper_id, gtin, received_at) VALUES (?,?,?,?) "
                          "ON CONFLICT DO NOTHING", adds)
         conn.executemany("INSERT INTO consents(shopper_id, from_brand, to_brand, state) VALUES (?,?,?,?) "

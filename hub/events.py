@@ -20,6 +20,12 @@ nothing. A consent change also needs the shopper present: a live session, a chec
 in the last 15 minutes (a session's life) or in the same batch, or a one-time proof verified
 with it.
 
+What the shopper's page shows is written with the effects (hub/shopper.py): each add keeps its
+channel ('kiosk') and the kiosk's brand and store, each sharing choice when and at which store
+it was made, each accepted check-in and staff lookup a row in the shopper's access log. A
+queued check-in with a token or UID that no credentials row knows at all is refused as before
+but kept as a guest visit (by its event id, once), counted when the card is claimed.
+
 A batch is one transaction. Its events are taken in order, in runs: a run of events whose
 proof can be checked in bulk (a card token or UID, a check-in reference, a session) costs one
 lookup per kind of proof and one multi-row insert per table, so a 200-event batch costs a
@@ -38,7 +44,7 @@ import time
 from sqlalchemy.exc import DBAPIError
 
 from kiosk import api
-from hub import credentials, inputs, revocations
+from hub import credentials, inputs, revocations, shopper
 from hub.profile import ALL_BRANDS
 from hub.store import Device, HubFailure, HubStore, token_hash
 
@@ -297,7 +303,7 @@ def _rules(event: dict, present: bool, staff: set) -> None:
 
 # A staff lookup names a staff member of this kiosk's brand (and store) who unlocked staff mode
 # on this very kiosk within the hour (staff mode needs the hub: it cannot be unlocked offline).
-STAFF_SQL = ("SELECT r.staff_id, 1 FROM staff_roles r JOIN staff_sessions t ON t.staff_id = r.staff_id "
+STAFF_SQL = ("SELECT r.staff_id, t.role FROM staff_roles r JOIN staff_sessions t ON t.staff_id = r.staff_id "
              "WHERE t.device_id=? AND t.expires_at>? AND r.brand_id=? AND (r.store_id='' OR r.store_id=?) "
              "AND r.staff_id IN (?*)")
 STAFF_RECENT_S = 3600
@@ -365,7 +371,7 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
     # event that was accepted before is answered from its receipt too.
     unseen = [events[i]["event_id"] for i in todo if i in refused or events[i]["event_id"] not in inserted]
     held = dict(conn.rows_in("SELECT event_id, body_hash FROM events WHERE event_id IN (?*)", unseen))
-    visits, adds, removes, consents = [], [], [], []
+    visits, adds, removes, consents, seen, guests = [], [], [], [], [], []
     for i in todo:  # effects in the batch's order (a later consent wins)
         event, event_id = events[i], events[i]["event_id"]
         if event_id in held:
@@ -373,33 +379,52 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
             continue
         if i in refused:
             results[i] = _refuse(event_id, refused[i])
+            if event["type"] == api.CHECKIN and hashes.get(i) and hashes[i] not in found["by_hash"]:
+                guests.append(shopper.guest_row(hashes[i], device, event_id, now))  # a card no profile owns yet
             continue
         results[i] = {"event_id": event_id, "status": api.CREATED}
         kind, shopper_id = event["type"], owners[i]
         if kind == api.CHECKIN:
             visits.append((shopper_id, device.brand_id, now))
+            seen.append(_checkin_access(shopper_id, device))
+        elif kind == api.STAFF_LOOKUP:
+            seen.append(_lookup_access(shopper_id, device, staff.get(event.get("staff_id"))))
         elif kind == api.WISHLIST_ADD:
-            adds.append((event_id, shopper_id, event["gtin"], now))
+            adds.append((event_id, shopper_id, event["gtin"], now, "kiosk", device.brand_id, device.store_id))
         elif kind == api.WISHLIST_REMOVE:
             removes += [(t, shopper_id) for t in event["tags"]]
         elif kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE):
             consents.append((shopper_id, _from_brand(event), device.brand_id,
-                             api.GRANTED if kind == api.CONSENT_GRANT else api.REFUSED))
-    for sql, rows in ((VISIT_SQL, visits), (ADD_SQL, adds), (REMOVE_SQL, removes), (CONSENT_SQL, consents)):
+                             api.GRANTED if kind == api.CONSENT_GRANT else api.REFUSED, now, "kiosk", device.store_id))
+    for sql, rows in ((VISIT_SQL, visits), (ADD_SQL, adds), (REMOVE_SQL, removes), (CONSENT_SQL, consents),
+                      (shopper.ACCESS_SQL, seen), (shopper.GUEST_SQL, guests)):
         if rows:
             conn.executemany(sql, rows)
-    for shopper_id, _, to_brand, state in consents:
+    for shopper_id, _, to_brand, state, *_ in consents:
         if state == api.REFUSED:  # this brand's kiosks forget the shopper's cached view
             revocations.publish(conn, shopper_id, revocations.CONSENT, to_brand)
 
 
 VISIT_SQL = ("INSERT INTO visits(shopper_id, brand_id, count, last_at) VALUES (?,?,1,?) ON CONFLICT(shopper_id, brand_id) "
              "DO UPDATE SET count=visits.count+1, last_at=excluded.last_at")
-ADD_SQL = "INSERT INTO wishlist_adds(tag, shopper_id, gtin, received_at) VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
+# Where an item was added: the kiosk's channel, brand and store (the shopper's page shows it).
+ADD_SQL = ("INSERT INTO wishlist_adds(tag, shopper_id, gtin, received_at, channel, brand_id, store_id) "
+           "VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING")
 # A remove takes away only adds of its own shopper (the view joins on tag and shopper).
 REMOVE_SQL = "INSERT INTO wishlist_removes(tag, shopper_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
-CONSENT_SQL = ("INSERT INTO consents(shopper_id, from_brand, to_brand, state) VALUES (?,?,?,?) "
-               "ON CONFLICT(shopper_id, from_brand, to_brand) DO UPDATE SET state=excluded.state")
+# A sharing choice made at a kiosk: when, and at which store.
+CONSENT_SQL = ("INSERT INTO consents(shopper_id, from_brand, to_brand, state, changed_at, via, store_id) "
+               "VALUES (?,?,?,?,?,?,?) ON CONFLICT(shopper_id, from_brand, to_brand) DO UPDATE SET "
+               "state=excluded.state, changed_at=excluded.changed_at, via=excluded.via, store_id=excluded.store_id")
+
+
+def _checkin_access(shopper_id: str, device: Device) -> tuple:
+    return shopper.record_access_statement(shopper_id, "checkin", device, "kiosk", shopper.WHY_CHECKIN)[1]
+
+
+def _lookup_access(shopper_id: str, device: Device, role) -> tuple:
+    actor = role if role in ("staff", "technician") else "staff"
+    return shopper.record_access_statement(shopper_id, "staff_lookup", device, actor, shopper.WHY_LOOKUP)[1]
 
 
 def _seen(event_id: str, held_digest: str, digest: str) -> dict:
@@ -491,18 +516,23 @@ def apply(store: HubStore, device: Device, event: dict) -> str:
     _rules(event, True, staff)
     if kind == api.CHECKIN:
         conn.execute(VISIT_SQL, (shopper_id, device.brand_id, now))
+        conn.execute(shopper.ACCESS_SQL, _checkin_access(shopper_id, device))
+    elif kind == api.STAFF_LOOKUP:
+        role = conn.execute("SELECT role FROM staff_sessions WHERE device_id=? AND staff_id=?",
+                            (device.id, event["staff_id"])).fetchone()
+        conn.execute(shopper.ACCESS_SQL, _lookup_access(shopper_id, device, role[0] if role else "staff"))
     elif kind == api.WISHLIST_ADD:
         gtin = _gtin(event)
         if not conn.execute("SELECT 1 FROM products WHERE gtin=?", (gtin,)).fetchone():
             raise Rejected("unknown product")
-        conn.execute(ADD_SQL, (event["event_id"], shopper_id, gtin, now))
+        conn.execute(ADD_SQL, (event["event_id"], shopper_id, gtin, now, "kiosk", device.brand_id, device.store_id))
     elif kind == api.WISHLIST_REMOVE:
         # A remove takes away exactly the adds it observed, even those not yet received here:
         # when such an add arrives later, it is already dead. Concurrent adds survive.
         conn.executemany(REMOVE_SQL, [(t, shopper_id) for t in _tags(event)])
     elif kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE):
         state = api.GRANTED if kind == api.CONSENT_GRANT else api.REFUSED
-        conn.execute(CONSENT_SQL, (shopper_id, _from_brand(event), device.brand_id, state))
+        conn.execute(CONSENT_SQL, (shopper_id, _from_brand(event), device.brand_id, state, now, "kiosk", device.store_id))
         if state == api.REFUSED:
             revocations.publish(conn, shopper_id, revocations.CONSENT, device.brand_id)
     return shopper_id

@@ -6,6 +6,7 @@ port (the demo, `kiosk tap` with no hub given, and the tests).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -27,7 +28,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def serve(db, host: str = "127.0.0.1", port: int = 8080, workers: int = 1, admin_token: str = "") -> None:
+def serve(db, host: str = "127.0.0.1", port: int = 8080, workers: int = 1, admin_token: str = "",
+          public_url: str = "") -> None:
     """Run the hub in the foreground: `workers` processes on one port, each with its own pool.
     Each worker builds its app from the environment (`app_from_env`); the database must be up
     to date already (the CLI migrated or refused it), so workers never migrate."""
@@ -36,6 +38,7 @@ def serve(db, host: str = "127.0.0.1", port: int = 8080, workers: int = 1, admin
     os.environ["KIOSK_HUB_DEMO"] = "0"
     if admin_token:
         os.environ["KIOSK_HUB_ADMIN_TOKEN"] = admin_token
+    os.environ["KIOSK_HUB_PUBLIC_URL"] = public_url or f"http://localhost:{port}"
     uvicorn.run("hub.server:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False, timeout_graceful_shutdown=5)
 
@@ -54,6 +57,9 @@ class EmbeddedHub:
         self.settings = settings
         self.host = host
         self.port = port or free_port(host)
+        if not settings.public_url:  # passkeys need a domain: localhost, never 127.0.0.1 (FIELD-NOTES.md)
+            settings = dataclasses.replace(settings, public_url=f"http://localhost:{self.port}")
+            self.settings = settings
         self.app = create_app(settings)
         cardkeys.for_store(self.app.state.store)  # the card key (for SQLite: <db>.cardkey, made if new)
         config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,

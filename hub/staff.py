@@ -26,7 +26,8 @@ An unlocked staff mode belongs to the device (one row per device, short-lived): 
 lookup need it, end with it, and see only the device's brand. Search finds only shoppers who
 allowed staff search for that brand (`staff_search`) and have a relationship with it (a visit,
 or a wishlist item of its products); lookup the same. A lookup is recorded by the hub as a
-`staff_lookup` event. Refusals are RFC 9457 problems.
+`staff_lookup` event; every lookup and every search hit also goes to the shopper's own
+access log (hub/shopper.py), with the staff role and why. Refusals are RFC 9457 problems.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from kiosk import api
-from hub import inputs, profile, ratelimit
+from hub import inputs, profile, ratelimit, shopper
 from kiosk.pins import PIN_PATTERN, verify_pin
 from hub.store import Device, HubFailure, HubStore, search_key
 
@@ -181,7 +182,16 @@ def search(store: HubStore, device: Device, query: str) -> list[dict]:
                      "JOIN staff_directory d ON d.shopper_id = s.id "
                      "WHERE d.search_key LIKE ? ESCAPE '\\' AND " + FINDABLE + " ORDER BY d.full_name LIMIT ?",
                      (pattern, brand, brand, brand, SEARCH_LIMIT))
+    if rows:  # every hit is in the shopper's access log
+        actor = _role(store, device)
+        store.conn.executemany(shopper.ACCESS_SQL, [
+            shopper.record_access_statement(i, "staff_search", device, actor, shopper.WHY_SEARCH)[1] for i, *_ in rows])
     return [{"id": i, "display_name": n, "full_name": f, "locale": loc} for i, n, f, loc in rows]
+
+
+def _role(store: HubStore, device: Device) -> str:
+    row = store.one("SELECT role FROM staff_sessions WHERE device_id=?", (device.id,))
+    return row[0] if row else "staff"
 
 
 def lookup(store: HubStore, device: Device, shopper_id: str) -> dict:
@@ -196,13 +206,16 @@ def lookup(store: HubStore, device: Device, shopper_id: str) -> dict:
 
 
 def record_lookup(store: HubStore, device: Device, staff_id: str, shopper_id: str) -> str:
-    """The receipt of a lookup made through search: who looked whom up, on which kiosk; no names."""
+    """The receipt of a lookup made through search: who looked whom up, on which kiosk; no
+    names. The shopper's access log gets its row in the same transaction."""
     event_id = str(uuid.uuid4())
     body = {"event_id": event_id, "type": api.STAFF_LOOKUP, "staff_id": staff_id, "via": "search"}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    store.conn.execute("INSERT INTO events(event_id, device_id, type, body_hash, shopper_id, received_at, body) "
-                       "VALUES (?,?,?,?,?,?,?)",
-                       (event_id, device.id, api.STAFF_LOOKUP, digest, shopper_id, time.time(), json.dumps(body)))
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO events(event_id, device_id, type, body_hash, shopper_id, received_at, body) "
+                     "VALUES (?,?,?,?,?,?,?)",
+                     (event_id, device.id, api.STAFF_LOOKUP, digest, shopper_id, time.time(), json.dumps(body)))
+        shopper.record_access(conn, shopper_id, "staff_lookup", device, _role(store, device), shopper.WHY_LOOKUP)
     return event_id
 
 

@@ -30,15 +30,16 @@ so `null` counts as "no Origin"; Sec-Fetch-Site (sent to https and localhost) st
 
 Every page: Content-Security-Policy (default-src 'self', no inline script, form-action
 'self', frame-ancestors 'none'), nosniff, no-referrer, no-store. Errors are a plain page
-(never a stack trace, never the framework's). Languages: en, vi, ru, th from
-hub/templates/i18n/*.json, picked by `?lang=` (remembered in a cookie), else Accept-Language.
+(never a stack trace, never the framework's). Languages: en, vi, ru, th, gettext catalogs with
+English msgids (hub/i18n.py, hub/locale/), picked by `?lang=` (remembered in a cookie), else
+Accept-Language. Templates call `_("...")` and `ngettext(...)`, Python `web.gettext(lang, ...)`;
+a refusal's message is a msgid marked `N_("...")`.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
@@ -49,15 +50,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hub import brands, ratelimit
+from hub import brands, i18n, ratelimit
+from hub.i18n import LANG_NAMES, LANGUAGES, N_
 from hub.store import HubFailure, HubStore
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
-LANGUAGES = ("en", "vi", "ru", "th")
-DEFAULT_LANGUAGE = "en"
+DEFAULT_LANGUAGE = i18n.DEFAULT_LANGUAGE
 LANG_COOKIE = "hub_lang"
 SESSION_S = 8 * 3600
 MAX_FORM_BYTES = 16 * 1024
@@ -72,14 +73,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
-
-
-def load_strings() -> dict[str, dict[str, str]]:
-    out = {}
-    for lang in LANGUAGES:
-        out[lang] = json.loads((TEMPLATES / "i18n" / f"{lang}.json").read_text("utf-8"))
-    return out
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".png": "image/png",
+                ".svg": "image/svg+xml"}
 
 
 def pick_language(query_lang: str, cookie_lang: str, accept: str) -> str:
@@ -106,8 +101,12 @@ def session_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("ascii", "replace")).hexdigest()
 
 
+BAD_ORIGIN = N_("This form was sent from another site, so it was refused. Open the page on the hub and try again.")
+
+
 class Refused(Exception):
-    """A request the pages answer with a plain error page (status, message key, its values)."""
+    """A request the pages answer with a plain error page (status, message: an English msgid
+    marked N_("..."), its values)."""
 
     def __init__(self, status: int, message: str, **values) -> None:
         super().__init__(message)
@@ -121,7 +120,7 @@ class Web:
         from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
         self.store, self.settings = store, settings
-        self.strings = load_strings()
+        i18n.load_all()
         self.env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
                                autoescape=select_autoescape(default=True, default_for_string=True))
 
@@ -130,28 +129,31 @@ class Web:
         return pick_language(request.query_params.get("lang", ""), request.cookies.get(LANG_COOKIE, ""),
                              request.headers.get("accept-language", ""))
 
-    def text(self, lang: str, key: str, /, **values) -> str:
-        template = self.strings[lang].get(key) or self.strings[DEFAULT_LANGUAGE].get(key) or key
-        try:
-            return template.format(**values) if values else template
-        except (KeyError, IndexError, ValueError):
-            return template
+    @staticmethod
+    def gettext(lang: str, msgid: str, /, **values) -> str:
+        """`msgid` in `lang`, then str.format(**values) (hub/i18n.py)."""
+        return i18n.gettext(lang, msgid, **values)
+
+    @staticmethod
+    def ngettext(lang: str, singular: str, plural: str, n: int, /, **values) -> str:
+        """The plural form for n in `lang`, then str.format(n=n, **values)."""
+        return i18n.ngettext(lang, singular, plural, n, **values)
 
     def ago(self, lang: str, then: float | None, now: float) -> str:
         if not then:
-            return self.text(lang, "never")
+            return self.gettext(lang, "never")
         age = now - then
         if age < 0:
-            return self.text(lang, "in_future")
+            return self.gettext(lang, "in the future (clock?)")
         if age < 10:
-            return self.text(lang, "just_now")
+            return self.gettext(lang, "just now")
         if age < 60:
-            return self.text(lang, "seconds_ago", n=int(age))
+            return self.gettext(lang, "{n} s ago", n=int(age))
         if age < 3600:
-            return self.text(lang, "minutes_ago", n=int(age // 60))
+            return self.gettext(lang, "{n} min ago", n=int(age // 60))
         if age < 86400 * 2:
-            return self.text(lang, "hours_ago", n=int(age // 3600))
-        return self.text(lang, "days_ago", n=int(age // 86400))
+            return self.gettext(lang, "{n} h ago", n=int(age // 3600))
+        return self.ngettext(lang, "{n} day ago", "{n} days ago", int(age // 86400))
 
     @staticmethod
     def utc(then: float | None) -> str:
@@ -167,8 +169,9 @@ class Web:
              headers: dict | None = None, **context) -> HTMLResponse:
         lang = lang or self.language(request)
         body = self.env.get_template(template).render(
-            lang=lang, t=lambda name, /, **v: self.text(lang, name, **v), languages=LANGUAGES,
-            lang_names={code: self.strings[code]["lang_name"] for code in LANGUAGES},
+            lang=lang, languages=LANGUAGES, lang_names=LANG_NAMES,
+            _=lambda msgid, /, **v: i18n.gettext(lang, msgid, **v),
+            ngettext=lambda singular, plural, n, /, **v: i18n.ngettext(lang, singular, plural, n, **v),
             path=request.url.path, **context)
         response = HTMLResponse(body, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
         response.headers["Content-Language"] = lang
@@ -180,7 +183,7 @@ class Web:
 
     def error(self, request: Request, status: int, message: str, /, **values) -> HTMLResponse:
         lang = self.language(request)
-        return self.page(request, "error.html", status=status, lang=lang, message=self.text(lang, message, **values),
+        return self.page(request, "error.html", status=status, lang=lang, message=self.gettext(lang, message, **values),
                          signed_in=False)
 
     def redirect(self, url: str) -> RedirectResponse:
@@ -225,14 +228,14 @@ class Web:
         """An urlencoded form (at most MAX_FORM_BYTES, 20 fields), first value of each field."""
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/x-www-form-urlencoded":
-            raise Refused(415, "bad_form")
+            raise Refused(415, N_("The form could not be read. Open the page again and retry."))
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
-            raise Refused(413, "too_large")
+            raise Refused(413, N_("The form is too large."))
         try:
             fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20, strict_parsing=False)
         except (UnicodeDecodeError, ValueError):
-            raise Refused(400, "bad_form") from None
+            raise Refused(400, N_("The form could not be read. Open the page again and retry.")) from None
         return {k: v[0] for k, v in fields.items()}
 
     def check_origin(self, request: Request) -> None:
@@ -242,23 +245,24 @@ class Web:
         under `Referrer-Policy: no-referrer` (Sec-Fetch-Site still says same-origin then)."""
         site = request.headers.get("sec-fetch-site", "").strip().lower()
         if site and site not in ("same-origin", "none"):
-            raise Refused(403, "bad_origin")
+            raise Refused(403, BAD_ORIGIN)
         here = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
         origin = request.headers.get("origin", "").strip().lower()
         if origin and origin != "null":
             if origin != here:
-                raise Refused(403, "bad_origin")
+                raise Refused(403, BAD_ORIGIN)
             return
         referer = request.headers.get("referer", "").strip()
         if referer:
             parts = urlsplit(referer)
             if f"{parts.scheme}://{parts.netloc}".lower() != here:
-                raise Refused(403, "bad_origin")
+                raise Refused(403, BAD_ORIGIN)
 
     @staticmethod
     def check_csrf(expected: str, given: str) -> None:
         if not given or not expected or not hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace")):
-            raise Refused(403, "bad_csrf")
+            raise Refused(403, N_("This form has expired or did not come from this page, so nothing was "
+                                  "changed. Open the page again and retry."))
 
 
 # -- the brand's fleet page -----------------------------------------------------------
@@ -300,7 +304,8 @@ def device_rows(web: Web, lang: str, devices: list[dict], store_names: dict[str,
             "id": d["id"], "name": d.get("name") or d["id"], "status": status,
             "store_code": d.get("store_code") or "", "store_name": store_names.get(d.get("store_code") or "", ""),
             "version": d.get("version") or "",
-            "reader": web.text(lang, "reader_" + d["reader_state"]) if d.get("reader_state") in READER_STATES
+            "status_text": web.gettext(lang, STATUS_TEXTS[status]),
+            "reader": web.gettext(lang, READER_STATES[d["reader_state"]]) if d.get("reader_state") in READER_STATES
             else (d.get("reader_state") or "—"),
             "reader_level": "ok" if d.get("reader_state") == "connected" else ("bad" if d.get("reader_state") else ""),
             "outbox": "—" if outbox is None else f"{int(outbox):,}",
@@ -312,8 +317,8 @@ def device_rows(web: Web, lang: str, devices: list[dict], store_names: dict[str,
             "sync_level": "warn" if sync_age is not None and sync_age > 3600 and status == "online" else "",
             "skew": "—" if skew is None else (f"+{skew:g} s" if skew > 0 else f"{skew:g} s").replace("-", "−"),
             "skew_level": "warn" if skew is not None and abs(skew) >= 60 else "",
-            "disk": "—" if disk is None else (web.text(lang, "disk_gb", n=f"{disk / 1024:.1f}") if disk >= 1024
-                                             else web.text(lang, "disk_mb", n=int(disk))),
+            "disk": "—" if disk is None else (web.gettext(lang, "{n} GB", n=format(disk / 1024, ".1f")) if disk >= 1024
+                                             else web.gettext(lang, "{n} MB", n=int(disk))),
             "disk_level": "bad" if disk is not None and disk < 200 else ("warn" if disk is not None and disk < 1024 else ""),
             "last_seen": web.ago(lang, d.get("last_seen"), now), "last_seen_utc": web.utc(d.get("last_seen")),
             "revoked": bool(d.get("revoked")),
@@ -323,7 +328,12 @@ def device_rows(web: Web, lang: str, devices: list[dict], store_names: dict[str,
     return rows
 
 
-READER_STATES = ("starting", "connected", "disconnected", "stopped")
+READER_STATES = {"starting": N_("starting"), "connected": N_("connected"), "disconnected": N_("disconnected"),
+                 "stopped": N_("stopped")}
+STATUS_TEXTS = {"online": N_("online"), "offline": N_("offline"), "removed": N_("removed")}
+
+
+NO_KIOSK = N_("There is no such kiosk in your fleet.")
 
 
 def add_routes(app: FastAPI, store: HubStore, settings=None) -> Web:
@@ -343,16 +353,18 @@ def add_routes(app: FastAPI, store: HubStore, settings=None) -> Web:
                 return await run_in_threadpool(web.error, request, refusal.status, refusal.message, **refusal.values)
             except HubFailure as failure:
                 if failure.status == 404:
-                    return web.error(request, 404, "no_kiosk")
-                return web.error(request, failure.status if 400 <= failure.status < 600 else 400, "refused",
-                                 detail=failure.detail)
+                    return web.error(request, 404, NO_KIOSK)
+                return web.error(request, failure.status if 400 <= failure.status < 600 else 400,
+                                 N_("The hub refused this: {detail}"), detail=failure.detail)
             except Exception as exc:  # noqa: BLE001 - a page never shows a trace
                 from sqlalchemy.exc import DBAPIError, TimeoutError as SATimeout
                 if isinstance(exc, (DBAPIError, SATimeout)):
                     log.warning("a web page could not reach the database: %s", type(exc).__name__)
-                    return web.error(request, 503, "busy")
+                    return web.error(request, 503, N_("The hub is busy or cannot reach its database. Try again in "
+                                                      "a minute."))
                 log.exception("a web page failed")
-                return web.error(request, 500, "internal")
+                return web.error(request, 500, N_("The hub could not show this page. Try again; if it keeps "
+                                                  "happening, tell the hub's operator."))
         return run
 
     def signed_in_context(session: BrandSession) -> dict:
@@ -371,8 +383,10 @@ def add_routes(app: FastAPI, store: HubStore, settings=None) -> Web:
         def show():
             if brand_session(web, request) is not None:
                 return web.redirect("/brand/devices")
-            notice = {"out": "signed_out", "ended": "session_ended"}.get(request.query_params.get("m", ""), "")
-            return web.page(request, "sign_in.html", signed_in=False, error="", notice=notice)
+            notice = {"out": N_("You are signed out."), "ended": N_("Your session has ended. Sign in again.")
+                      }.get(request.query_params.get("m", ""), "")
+            return web.page(request, "sign_in.html", signed_in=False, error="",
+                            notice=web.gettext(web.language(request), notice) if notice else "")
         return await run_in_threadpool(show)
 
     @app.post("/brand/sign-in", include_in_schema=False)
@@ -387,14 +401,16 @@ def add_routes(app: FastAPI, store: HubStore, settings=None) -> Web:
             if not ratelimit.allow(store, f"web:brand-sign-in:{client}", SIGNIN_LIMIT, SIGNIN_WINDOW_S):
                 wait = ratelimit.retry_in(SIGNIN_WINDOW_S)
                 return web.page(request, "sign_in.html", status=429, signed_in=False, notice="",
-                                error=web.text(web.language(request), "too_many", minutes=max(1, round(wait / 60))),
+                                error=web.gettext(web.language(request), "Too many sign-in attempts from this address. "
+                                                  "Try again in {minutes} min.", minutes=max(1, round(wait / 60))),
                                 headers={"Retry-After": str(wait)})
             try:
                 who = brands.authenticate(store, key)
             except HubFailure:
                 log.info("a brand sign-in on the web was refused")
                 return web.page(request, "sign_in.html", status=401, signed_in=False, notice="",
-                                error=web.text(web.language(request), "wrong_key"))
+                                error=web.gettext(web.language(request), "That key is not valid: it is unknown or has "
+                                                  "been revoked. Check it and try again."))
             web.end_session(web.session_id(request))  # a new id at every sign-in (no fixation)
             session_id, _csrf = web.open_session("brand", who.brand_id, who.id)
             response = web.redirect("/brand/devices")
@@ -456,7 +472,7 @@ def add_routes(app: FastAPI, store: HubStore, settings=None) -> Web:
             lang = web.language(request)
             found = [d for d in brands.list_devices(store, session.brand_id) if d["id"] == device_id]
             if not found:
-                raise Refused(404, "no_kiosk")
+                raise Refused(404, NO_KIOSK)
             names = dict(store.all("SELECT code, name FROM stores WHERE brand_id=?", (session.brand_id,)))
             row = device_rows(web, lang, found, names, time.time())[0]
             if row["revoked"]:
@@ -495,6 +511,6 @@ def add_routes(app: FastAPI, store: HubStore, settings=None) -> Web:
     @app.api_route("/brand/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
     @guarded
     async def not_found(request: Request, rest: str):
-        return web.error(request, 404, "not_found")
+        return web.error(request, 404, N_("There is no such page."))
 
     return web

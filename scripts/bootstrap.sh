@@ -14,6 +14,8 @@ pkgs=(python3-venv swig libpcsclite-dev pcscd libusb-1.0-0 libgl1 libegl1 libgl1
 # The hub's tests run on SQLite and on a throwaway PostgreSQL cluster (tests/pgcluster.py).
 # Web pages are tested in headless Chromium, driven by its own chromedriver.
 [ "$purpose" = test ] && pkgs+=(vsmartcard-vpcd pcsc-tools postgresql chromium chromium-driver)
+# axe-core checks the shopper's page for WCAG 2.2 AA in those browser tests; it comes from npm.
+if [ "$purpose" = test ] && ! command -v npm >/dev/null; then pkgs+=(npm); fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -42,6 +44,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"
+fi
+if [ "$purpose" = test ] && [ ! -f build/axe/node_modules/axe-core/axe.min.js ]; then
+  npm install --prefix build/axe --no-audit --no-fund --silent axe-core@4 >/dev/null
 fi
 # The UI's built files: the merged Latin+Vietnamese+Cyrillic+Thai font, compiled catalogs, tap sound.
 .venv/bin/python -m ui.build >/dev/null
