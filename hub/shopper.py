@@ -180,7 +180,14 @@ def record_guest_visit(store: HubStore, device: Device, credential: dict, event_
     if not isinstance(value, str) or not value or len(value) > 256 or not event_id:
         return
     digest = store.credential_hash(f"{kind}:{value.lower() if kind == api.CRED_UID else value}")
-    store.conn.execute(GUEST_SQL, guest_row(digest, device, event_id, time.time()))
+    now = time.time()
+    store.conn.execute(GUEST_SQL, guest_row(digest, device, event_id, now))
+    sweep_guest_visits(store, now)  # kept GUEST_VISIT_DAYS, claimed or not (an indexed range delete)
+
+
+def sweep_guest_visits(store: HubStore, now: float | None = None) -> int:
+    now = time.time() if now is None else now
+    return store.conn.execute("DELETE FROM guest_visits WHERE at<?", (now - GUEST_VISIT_DAYS * DAY_S,)).rowcount
 
 
 def _attach_guest_visits(conn, digest: str, shopper_id: str, now: float) -> None:
@@ -224,6 +231,9 @@ def passkeys(store: HubStore, shopper_id: str) -> list[dict]:
 def remove_passkey(store: HubStore, shopper_id: str, passkey_id: str) -> None:
     """Remove one of the shopper's passkeys; never the last one (409: they could not sign in)."""
     with store.transaction() as conn:
+        # the shopper's row locked first: two tabs removing their two passkeys at once cannot
+        # both see two and leave none (PostgreSQL; SQLite writes one transaction at a time)
+        conn.execute("UPDATE shoppers SET created_at=created_at WHERE id=?", (shopper_id,))
         ids = [r[0] for r in conn.execute("SELECT id FROM passkeys WHERE shopper_id=?", (shopper_id,)).fetchall()]
         if passkey_id not in ids:
             raise not_yours("no such passkey for this shopper")
@@ -529,7 +539,9 @@ def export(store: HubStore, shopper_id: str) -> dict:
         adds = [{k: a[k] for k in ("tag", "gtin", "title", "brand_id", "brand_name", "added_at", "channel",
                                    "added_brand_id", "added_brand_name", "store_id", "added_store_name", "removed")}
                 for a in _adds(store, shopper_id, lang)]
-        return {"schema_version": SCHEMA_VERSION, "exported_at": time.time(), "profile": shopper,
+        full = store.one("SELECT full_name FROM staff_directory WHERE shopper_id=?", (shopper_id,))
+        profile = {**shopper, "full_name": full[0] if full else ""}  # what staff search matches
+        return {"schema_version": SCHEMA_VERSION, "exported_at": time.time(), "profile": profile,
                 "wishlist": adds, "scans": _scans(store, shopper_id, lang), "visits": visits, "sharing": sharing,
                 "staff_search": staff_search, "access_log": access_log(store, shopper_id, limit=100_000),
                 "cards": cards(store, shopper_id), "phones": phones(store, shopper_id),

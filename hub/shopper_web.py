@@ -31,13 +31,14 @@ import logging
 import re
 import secrets
 import time
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from kiosk import api
-from hub import passkeys, ratelimit, shopper
+from hub import inputs, passkeys, ratelimit, shopper
 from hub.passkeys import PasskeyRefused, RelyingParty
 from hub.store import HubFailure, HubStore
 from hub.web import LANG_COOKIE, LANGUAGES, SECURITY_HEADERS, Refused, Web, pick_language, session_hash
@@ -89,6 +90,15 @@ def when_text(lang: str, then: float | None) -> str:
         return ""
 
 
+def next_step(request: Request) -> str:
+    """Where a sign-in goes on to: the profile, or an authorization request that sent the
+    shopper here (a relative /oauth/authorize URL only: never another site)."""
+    wanted = request.query_params.get("next", "")
+    if wanted.startswith("/oauth/authorize?") and len(wanted) <= 4000 and "\\" not in wanted and inputs.safe(wanted):
+        return wanted
+    return "/me"
+
+
 def valid_token(token: str) -> bool:
     return bool(api.TOKEN_RE.fullmatch(token or ""))
 
@@ -137,6 +147,7 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
         context.setdefault("when", lambda then: when_text(lang, then))
         context.setdefault("notice", "")
         context.setdefault("section", "")
+        context.setdefault("finish", "")
         return web.page(request, template, status=status, lang=lang, signed_in=session is not None,
                         csrf=session.csrf if session else "", **context)
 
@@ -297,10 +308,12 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
             if wrong_host(request):
                 return web.redirect(f"{rp.origin}/me/sign-in")
             if current(web, request):
-                return web.redirect("/me")
+                return web.redirect(next_step(request))
             notice = {"out": N_("You are signed out."), "ended": N_("Your session has ended. Please sign in again."),
                       "erased": N_("Your profile is erased.")}.get(request.query_params.get("m", ""), "")
-            return page(request, "shopper_sign_in.html", notice=notice)
+            after = next_step(request)
+            return page(request, "shopper_sign_in.html", notice=notice,
+                        finish="/me/sign-in" + (f"?next={quote(after, safe='')}" if after != "/me" else ""))
         return await run_in_threadpool(show)
 
     @app.post("/me/sign-in/options", include_in_schema=False)
@@ -331,7 +344,7 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
             count = passkeys.finish_authentication(store, rp, data.get("ceremony"), answer, key, handle)
             shopper.passkey_used(store, credential_id, count)
             log.info("a shopper signed in with a passkey")
-            return signed_in(request, JSONResponse({"next": "/me"}, headers=SECURITY_HEADERS),
+            return signed_in(request, JSONResponse({"next": next_step(request)}, headers=SECURITY_HEADERS),
                              key["shopper_id"], credential_id)
         return await run_in_threadpool(finish)
 
@@ -397,7 +410,7 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
     @app.post("/me/wishlist/remove", include_in_schema=False)
     @signed_form
     def remove(request: Request, session: ShopperSession, fields: dict):
-        tags = [t for t in fields.get("tags", "").split(",") if t][:50]
+        tags = [t for t in fields.get("tags", "").split(",") if t][:shopper.MAX_TAGS]
         shopper.remove_items(store, session.shopper_id, tags)
         return web.redirect("/me?m=removed")
 
@@ -447,13 +460,13 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
         shopper.rename_card(store, session.shopper_id, card_id, fields.get("name", ""))
         return web.redirect("/me/cards?m=renamed")
 
-    @app.post("/me/phones/{phone_id}/rename", include_in_schema=False)
+    @app.post("/me/phones/{phone_id:path}/rename", include_in_schema=False)
     @signed_form
     def rename_phone(request: Request, session: ShopperSession, fields: dict, phone_id: str):
         shopper.rename_phone(store, session.shopper_id, phone_id, fields.get("name", ""))
         return web.redirect("/me/cards?m=renamed")
 
-    @app.get("/me/{kind}/{item_id}/revoke", include_in_schema=False)
+    @app.get("/me/{kind}/{item_id:path}/revoke", include_in_schema=False)
     @signed_page
     def confirm_revoke(request: Request, session: ShopperSession, kind: str, item_id: str):
         if kind not in ("cards", "phones"):
@@ -464,7 +477,7 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
             raise HubFailure(api.P_NOT_FOUND, "not this shopper's", 404)
         return page(request, "shopper_revoke.html", session=session, section="cards", kind=kind, item=found[0])
 
-    @app.post("/me/{kind}/{item_id}/revoke", include_in_schema=False)
+    @app.post("/me/{kind}/{item_id:path}/revoke", include_in_schema=False)
     @signed_form
     def revoke(request: Request, session: ShopperSession, fields: dict, kind: str, item_id: str):
         if kind not in ("cards", "phones"):

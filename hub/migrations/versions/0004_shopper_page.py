@@ -105,11 +105,13 @@ def upgrade() -> None:
                     sa.Column("at", FLOAT, nullable=False),
                     sa.PrimaryKeyConstraint("event_id"))
     op.create_index("guest_visits_card", "guest_visits", ["card_hash"])
+    op.create_index("guest_visits_at", "guest_visits", ["at"])
     op.create_index("events_shopper", "events", ["shopper_id", "received_at"])
 
 
 def downgrade() -> None:
     op.drop_index("events_shopper", table_name="events")
+    op.drop_index("guest_visits_at", table_name="guest_visits")
     op.drop_table("guest_visits")
     op.drop_table("access_log")
     op.drop_table("staff_search_refused")
