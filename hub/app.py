@@ -34,6 +34,7 @@ from hub.store import Device, HubFailure, HubStore
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 BRAND_PREFIX = "/v1/brand"
+CHANNEL_PREFIX = "/v1/channel"  # a web shop's or app's calls: an OAuth access token (hub/oauth.py), not a device's
 SEEN_EVERY_S = 60.0  # a kiosk's last-seen time is written at most this often per process
 REVOKED = HubFailure(api.P_DEVICE_REVOKED, "this kiosk was removed from the fleet: enroll it again", 401,
                      headers={"Connection": "close"})
@@ -328,7 +329,8 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 
     app.add_middleware(Intake, limit=MAX_BODY_BYTES, threads=settings.pool_size,
                        max_in_flight=settings.max_in_flight, metrics=metrics, gate=gate,
-                       limits={"/v1/devices/enroll": 4096, BRAND_PREFIX + "*": brand_api.MAX_BODY_BYTES})
+                       limits={"/v1/devices/enroll": 4096, BRAND_PREFIX + "*": brand_api.MAX_BODY_BYTES,
+                               CHANNEL_PREFIX + "*": 256 * 1024})
 
     async def device(request: Request, authorization: str = Header(default="")) -> Device:
         """The calling kiosk, from its bearer token: from the process's short cache of tokens
@@ -500,10 +502,14 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 
     staff_routes.add_routes(app, store, device)  # badge + PIN unlock, staff search and lookup
     brand_api.add_routes(app, store, settings)  # a brand's catalog, stores, stock, offers and fleet
+    from hub import channel_api
+    channel_api.add_routes(app, store)  # a web shop's or app's wishlist calls (OAuth access tokens)
     from hub import web
     pages = web.add_routes(app, store, settings)  # the brand's fleet page (server rendered)
     from hub import shopper_web
     shopper_web.add_routes(app, store, pages, settings.public_url or "http://localhost:8080")  # the shopper's own page
+    from hub import oauth_web
+    oauth_web.add_routes(app, store, pages, settings.public_url)  # sign in with the shopper profile (OAuth 2.0)
     return app
 
 
@@ -522,4 +528,4 @@ def _quietly(work, *args) -> None:
 
 def _needs_device(path: str) -> bool:
     return (path.startswith("/v1/") and path not in _OPEN and not path.startswith(_ADMIN)
-            and not path.startswith(BRAND_PREFIX))
+            and not path.startswith((BRAND_PREFIX, CHANNEL_PREFIX)))  # the channel API checks OAuth tokens itself

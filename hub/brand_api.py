@@ -10,6 +10,8 @@ shopper data. Errors are RFC 9457 problems; the calls are in the OpenAPI documen
     POST /v1/brand/inventory:batch     {"rows": [...], "snapshot": false}   Idempotency-Key
     POST /v1/brand/enrollment-codes    {"store_code": "hcm"}    a one-time code
     POST /v1/brand/devices/{id}:revoke                          the kiosk is refused at once
+    POST /v1/brand/clients             {"name", "redirect_uris", "kind"}  a web shop's or app's
+                                       OAuth client id (public client, PKCE; hub/oauth.py)
 """
 from __future__ import annotations
 
@@ -87,6 +89,13 @@ class KeyBody(BaseModel):
 class CodeBody(BaseModel):
     store_code: str = Field(min_length=1, max_length=32)
     expires_in_s: int = Field(default=brands.CODE_DEFAULT_S, ge=60, le=brands.CODE_MAX_S)
+
+
+class ClientBody(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    redirect_uris: list[str] = Field(min_length=1, max_length=5, description="exact URIs: https, http://localhost, "
+                                     "or (kind app) a private-use scheme such as com.example.app:/cb")
+    kind: str = Field(default="web", pattern="^(web|app)$")
 
 
 def add_routes(app: FastAPI, store: HubStore, settings) -> None:
@@ -244,6 +253,27 @@ def add_routes(app: FastAPI, store: HubStore, settings) -> None:
     @router.post("/devices/{device_id}:revoke", status_code=204)
     def revoke_device(device_id: str, who: brands.BrandKey = Depends(brand)) -> Response:
         brands.revoke_device(store, who.brand_id, device_id)
+        return Response(status_code=204)
+
+    @router.post("/clients", status_code=201)
+    def create_client(body: ClientBody, who: brands.BrandKey = Depends(brand)) -> dict:
+        """Register the brand's web shop or app as an OAuth client (public: no secret)."""
+        from hub import oauth
+        try:
+            return oauth.register_client(store, who.brand_id, body.name, body.redirect_uris, body.kind)
+        except ValueError as exc:
+            raise HubFailure(api.P_INVALID, str(exc), 422) from None
+
+    @router.get("/clients")
+    def list_clients(who: brands.BrandKey = Depends(brand)) -> dict:
+        from hub import oauth
+        return {"clients": oauth.clients_of(store, who.brand_id)}
+
+    @router.delete("/clients/{client_id}", status_code=204)
+    def revoke_client(client_id: str, who: brands.BrandKey = Depends(brand)) -> Response:
+        """The client's tokens are refused from their next call."""
+        from hub import oauth
+        oauth.revoke_client(store, who.brand_id, client_id)
         return Response(status_code=204)
 
     app.include_router(router)

@@ -4,6 +4,8 @@
     kiosk hub import inventory stock.csv --hub https://hub.example --key-file lotus.key
     kiosk hub code create --hub https://hub.example --key-file lotus.key --store hcm --expires 7d
     kiosk hub devices --hub https://hub.example --key-file lotus.key
+    kiosk hub client create --hub https://hub.example --key-file lotus.key --name "Web shop" \
+        --redirect-uri https://shop.example/callback          # prints `client_id: cl_...`
 
 `brand create` (and `key ... --db DB --brand ID`) are the operator's, on the database itself.
 Everything else is a client of the brand API (hub/brand_api.py), exactly as a retailer's own
@@ -692,6 +694,34 @@ def cmd_code(args, client: BrandClient) -> int:
     return 0
 
 
+def cmd_client(args, client: BrandClient) -> int:
+    """The brand's web shops and apps as OAuth clients (public clients, PKCE S256)."""
+    if args.verb == "create":
+        a = client.call("POST", "/v1/brand/clients", {"name": args.name, "redirect_uris": args.redirect_uri,
+                                                      "kind": "app" if args.app else "web"})
+        if args.json:
+            print(json.dumps(a))
+        else:
+            print(f"client_id: {a['client_id']}\nname: {clean(a['name'])}\nkind: {a['kind']}")
+            for uri in a["redirect_uris"]:
+                print(f"redirect_uri: {clean(uri)}")
+            print("hub: a public client: no secret; it signs shoppers in with PKCE S256 at /oauth/authorize",
+                  file=sys.stderr)
+    elif args.verb == "list":
+        clients = client.call("GET", "/v1/brand/clients")["clients"]
+        if args.json:
+            print(json.dumps({"clients": clients}))
+        else:
+            print(table(["client_id", "name", "kind", "created", "state", "redirect URIs"],
+                        [[c["client_id"], c["name"], c["kind"], _when(c["created_at"]),
+                          "revoked" if c["revoked_at"] else "active", " ".join(c["redirect_uris"])] for c in clients]))
+    else:
+        client.call("DELETE", "/v1/brand/clients/" + quote(args.client_id, safe=""))
+        _done(args, f"client {args.client_id} revoked: its tokens are refused from their next call",
+              {"revoked": args.client_id})
+    return 0
+
+
 def cmd_devices(args, client: BrandClient) -> int:
     devices = client.call("GET", "/v1/brand/devices")["devices"]
     if args.json:
@@ -790,6 +820,19 @@ def parser() -> argparse.ArgumentParser:
     cr = cverbs.add_parser("revoke", parents=[hub, out], allow_abbrev=False, help="revoke a code by its id")
     cr.add_argument("code_id", help="code-xxxxxxxxxx")
 
+    oc = groups.add_parser("client", help="the brand's web shops and apps (OAuth clients)", allow_abbrev=False)
+    overbs = oc.add_subparsers(dest="verb", required=True)
+    ocreate = overbs.add_parser("create", parents=[hub, out], allow_abbrev=False,
+                                help="register a web shop or app; prints its client_id")
+    ocreate.add_argument("--name", required=True, help="what the shopper sees on the consent screen")
+    ocreate.add_argument("--redirect-uri", required=True, action="append",
+                         help="an exact redirect URI (repeat for more, up to 5)")
+    ocreate.add_argument("--app", action="store_true", help="a native app (may use com.example.app:/cb URIs)")
+    overbs.add_parser("list", parents=[hub, out], allow_abbrev=False, help="the brand's clients")
+    orevoke = overbs.add_parser("revoke", parents=[hub, out], allow_abbrev=False,
+                                help="revoke a client (its tokens are refused at once)")
+    orevoke.add_argument("client_id", help="cl_...")
+
     groups.add_parser("devices", parents=[hub, out], allow_abbrev=False, help="the brand's kiosks, last heartbeat")
     device = groups.add_parser("device", help="one kiosk", allow_abbrev=False)
     dverbs = device.add_subparsers(dest="verb", required=True)
@@ -813,6 +856,8 @@ def main(argv: list[str] | None = None, default_db: Path | None = None) -> int:
             return cmd_code(args, client)
         if args.group == "devices":
             return cmd_devices(args, client)
+        if args.group == "client":
+            return cmd_client(args, client)
         return cmd_device(args, client)
     except CliError as exc:
         print(f"hub: {clean(exc, 600)}", file=sys.stderr)

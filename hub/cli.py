@@ -17,7 +17,7 @@ Admin clients and secure cards (no secret is ever taken from the command line):
     kiosk hub card revoke 04C0FFEE424D01                 # kiosks are told to forget its shopper
 
 Brands (hub/brandcli.py, docs/brand-feeds.md): `kiosk hub brand create --db DB --id ID --name N`,
-`kiosk hub key|import|code|devices|device ... --hub URL --key-file PATH`.
+`kiosk hub key|import|code|devices|device|client ... --hub URL --key-file PATH`.
 
 The transitional single admin token (phone-keys scope only) is read from --admin-token-file
 or $KIOSK_HUB_ADMIN_TOKEN. Secure-card keys are sealed under the card key from
@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 DEMO_CODE = "DEMO"
-BRAND_WORDS = ("brand", "key", "import", "code", "devices", "device")  # hub/brandcli.py
+BRAND_WORDS = ("brand", "key", "import", "code", "devices", "device", "client")  # hub/brandcli.py
 
 
 def parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kiosk hub", description="run the reference hub (API v1)", allow_abbrev=False,
                                 epilog="also: `kiosk hub admin --help` (admin clients), "
                                        "`kiosk hub card --help` (revoke a secure card); brands: "
-                                       "`kiosk hub brand|key|import|code|devices|device --help` "
+                                       "`kiosk hub brand|key|import|code|devices|device|client --help` "
                                        "(docs/brand-feeds.md)")
     p.add_argument("action", nargs="?", choices=["serve", "migrate"], default="serve")
     p.add_argument("--db", help="a SQLite file or postgresql://user@host:port/db "
@@ -47,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=1, help="hub processes on this port (default 1)")
-    p.add_argument("--demo", action="store_true", help="load the demo world (into an empty database)")
+    p.add_argument("--demo", action="store_true", help="load the demo world (into an empty database) and serve "
+                                                     "its reference web shop next to the hub")
+    p.add_argument("--shop-port", type=int, help="with --demo: the demo web shop's loopback port (default PORT+1)")
     p.add_argument("--admin-token-file", help="a file holding the transitional admin token (phone-keys scope "
                                               "only; or $KIOSK_HUB_ADMIN_TOKEN); prefer `kiosk hub admin add`")
     p.add_argument("--card-key-file", help="a file holding the 64-hex-digit key that seals secure-card keys "
@@ -251,8 +253,20 @@ def main(argv: list[str] | None = None, default_db: Path | None = None) -> int:
     if args.demo:
         print(f"hub: a demo shopper's page: {public_url}/s/{demo_world.token_for(0)} (set it up with a passkey)",
               file=sys.stderr)
+    shop = None
+    if args.demo:  # the demo brand's web shop, a client of this hub (it registers once the hub answers)
+        from hub.demo_shop import DemoShop
+        try:
+            shop = DemoShop(public_url, port=args.shop_port or args.port + 1).start()
+            print(f"hub: the demo web shop of Lotus & Linen: {shop.url} (sign in with the shopper profile)",
+                  file=sys.stderr)
+        except RuntimeError as exc:  # its port taken: the hub runs without it
+            print(f"hub: {exc} (choose another with --shop-port)", file=sys.stderr)
     try:
         serve(db, args.host, args.port, workers=args.workers, admin_token=admin_token, public_url=public_url)
     except KeyboardInterrupt:
         return 130
+    finally:
+        if shop is not None:
+            shop.stop()
     return 0

@@ -4,13 +4,15 @@ choices, availability in this store, and the offers that are theirs today.
 Cross-brand rule: at brand B a shopper sees B's own items, plus items of brand X when they
 granted sharing X -> B (or "*" -> B, the kiosk's "show items saved at other brands here?"),
 unless they refused X -> B specifically. The consent state travels in the answer so the
-kiosk can ask.
+kiosk can ask. An item the shopper watches at this store ("tell me when it is on the shelf
+here", hub/shelf.py) that is on this store's shelf now comes first, with `now_on_shelf`.
 """
 from __future__ import annotations
 
 import time
 
 from kiosk import api
+from hub import shelf
 from hub.brands import live
 from hub.store import Device, HubFailure, HubStore, _json, localized, store_price, with_default
 
@@ -29,7 +31,7 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
     `also` statements (a check-in's session and visit) in the same trip, after them; their
     rows go to `answers`."""
     brand, here = device.brand_id, device.store_id
-    shopper, consents, rows, elsewhere, offers, *extra = store.all_of([
+    shopper, consents, rows, elsewhere, offers, watched, *extra = store.all_of([
         ("SELECT s.display_name, s.locale, s.role, "
          "(SELECT COUNT(*) FROM staff_search f WHERE f.shopper_id = s.id AND f.brand_id = ?), "
          "s.erased, v.count, v.last_at "
@@ -52,6 +54,8 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
         ("SELECT o.id, o.title, o.kind, o.gtin, o.discount_pct, o.valid_until, o.valid_from, o.titles, s.timezone, "
          "b.default_language FROM offers o JOIN brands b ON b.id = o.brand_id LEFT JOIN stores s ON s.id = ? WHERE o.brand_id=? "
          "AND o.deleted=0 AND (o.store_id IS NULL OR o.store_id=?) ORDER BY o.id", (here, brand, here)),
+        # "tell me when it is on the shelf here": the items the shopper watches at this store
+        (shelf.WATCHED_HERE_SQL, (shopper_id, here)),
         *also,
     ])
     if answers is not None:
@@ -75,7 +79,7 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
             "brand_name": brand_name, "description": localized(texts, locale, "description", description or ""),
             "texts": texts, "price": price, "currency": currency, "image": f"/v1/images/{gtin}.png",
             "available_here": quantity, "location": (location or "") if quantity else "",
-            "elsewhere": [], "online": bool(online) and not gone, "tags": [tag], "on_promotion": False,
+            "elsewhere": [], "online": bool(online) and not gone, "tags": [tag], "on_promotion": False, "now_on_shelf": False,
         }
     hidden = 0
     for gtin, item in list(items.items()):
@@ -85,12 +89,15 @@ def shopper_view(store: HubStore, device: Device, shopper_id: str, also: tuple =
     for gtin, store_name in elsewhere:
         if gtin in items and len(items[gtin]["elsewhere"]) < 3:
             items[gtin]["elsewhere"].append(store_name)
+    for (gtin,) in watched:  # watched here and on this shelf now: shown first
+        if gtin in items and items[gtin]["available_here"] > 0:
+            items[gtin]["now_on_shelf"] = True
     now = time.time()
     offers = [o for o in offers if live(o[6], o[5], o[8] or "UTC", now)]  # valid_from .. valid_until, local time
     for _, _, kind, gtin, *_ in offers:
         if kind == "wishlist_promo" and gtin in items:
             items[gtin]["on_promotion"] = True
-    wishlist = sorted(items.values(), key=lambda i: (i["available_here"] <= 0, i["brand"] != brand, i["title"]))
+    wishlist = sorted(items.values(), key=lambda i: (not i["now_on_shelf"], i["available_here"] <= 0, i["brand"] != brand, i["title"]))
     visit = visit_kind(visits, last_at)
     return {
         "shopper": {"id": shopper_id, "display_name": name, "locale": locale, "role": role,

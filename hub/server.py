@@ -52,7 +52,43 @@ def app_from_env():
     return app
 
 
-class EmbeddedHub:
+class InThread:
+    """An ASGI app served by uvicorn in a daemon thread on a loopback port: the embedded hub,
+    the demo web shop. `start()` returns once the port answers; `stop()` ends it."""
+
+    name = "server"
+
+    def serve_in_thread(self, app, host: str, port: int) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                lifespan="off", timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10.0):
+        self.thread = threading.Thread(target=self.server.run, name=self.name, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the {self.name} did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        if self.thread:
+            self.thread.join(5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class EmbeddedHub(InThread):
+    name = "embedded hub"
+
     def __init__(self, settings: HubSettings, host: str = "127.0.0.1", port: int = 0) -> None:
         self.settings = settings
         self.host = host
@@ -62,10 +98,7 @@ class EmbeddedHub:
             self.settings = settings
         self.app = create_app(settings)
         cardkeys.for_store(self.app.state.store)  # the card key (for SQLite: <db>.cardkey, made if new)
-        config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread: threading.Thread | None = None
+        self.serve_in_thread(self.app, host, self.port)
 
     @property
     def url(self) -> str:
@@ -75,24 +108,6 @@ class EmbeddedHub:
     def store(self):
         return self.app.state.store
 
-    def start(self, timeout: float = 10.0) -> "EmbeddedHub":
-        self.thread = threading.Thread(target=self.server.run, name="embedded-hub", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the embedded hub did not start on {self.url}")
-            time.sleep(0.01)
-        return self
-
     def stop(self) -> None:
-        self.server.should_exit = True
-        if self.thread:
-            self.thread.join(5)
+        super().stop()
         self.store.close()
-
-    def __enter__(self) -> "EmbeddedHub":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -422,18 +422,22 @@ def profile(store: HubStore, shopper_id: str, lang: str) -> dict:
 
 
 # -- choices --------------------------------------------------------------------------------
-def _choice(store: HubStore, shopper_id: str, brand_id: str, via: str) -> None:
+def _choice(store: HubStore, shopper_id: str, brand_id: str, via: str, require_met: bool = True) -> None:
     if via not in VIAS:
         raise invalid("via must be one of " + ", ".join(VIAS))
     _shopper(store, shopper_id)
-    if not isinstance(brand_id, str) or brand_id not in {b for b, _ in _met(store, shopper_id)}:
+    if not isinstance(brand_id, str) or brand_id not in ({b for b, _ in _met(store, shopper_id)} if require_met else
+                                                         {b for (b,) in store.all("SELECT id FROM brands WHERE id=?", (brand_id,))}):
         raise not_yours("no such brand among the brands you have met")
 
 
-def set_sharing(store: HubStore, shopper_id: str, brand_id: str, allow: bool, via: str = "page") -> None:
+def set_sharing(store: HubStore, shopper_id: str, brand_id: str, allow: bool, via: str = "page",
+                require_met: bool = True) -> None:
     """Whether `brand_id` may see the items saved at other brands: one choice for all of them
-    (the per-brand ones made before are replaced). A refusal reaches the brand's kiosks."""
-    _choice(store, shopper_id, brand_id, via)
+    (the per-brand ones made before are replaced). A refusal reaches the brand's kiosks.
+    `require_met=False`: the shopper meets the brand by making the choice (an OAuth consent
+    screen of its web shop or app, hub/oauth.py); any existing brand then."""
+    _choice(store, shopper_id, brand_id, via, require_met)
     state = api.GRANTED if allow else api.REFUSED
     with store.transaction() as conn:
         conn.execute("INSERT INTO consents(shopper_id, from_brand, to_brand, state, changed_at, via, store_id) "
@@ -544,6 +548,17 @@ def export(store: HubStore, shopper_id: str) -> dict:
         return {"schema_version": SCHEMA_VERSION, "exported_at": time.time(), "profile": profile,
                 "wishlist": adds, "scans": _scans(store, shopper_id, lang), "visits": visits, "sharing": sharing,
                 "staff_search": staff_search, "access_log": access_log(store, shopper_id, limit=100_000),
+                "apps": [{"grant_id": gid, "client_id": cid, "client_name": cn, "kind": kind, "brand_id": b,
+                          "brand_name": names.get(b, ""), "scopes": (scope or "").split(), "created_at": c,
+                          "updated_at": u, "revoked_at": r}
+                         for gid, cid, cn, kind, b, scope, c, u, r in store.all(
+                             "SELECT g.id, g.client_id, c.name, c.kind, g.brand_id, g.scope, g.created_at, g.updated_at, "
+                             "g.revoked_at FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id "
+                             "WHERE g.shopper_id=? ORDER BY g.created_at, g.id", (shopper_id,))],
+                "shelf_watches": [{"gtin": g, "store_id": st, "store_name": shops.get(st, ""), "created_at": c, "via": v}
+                                  for g, st, c, v in store.all("SELECT gtin, store_id, created_at, via FROM shelf_watches "
+                                                               "WHERE shopper_id=? ORDER BY created_at, gtin",
+                                                               (shopper_id,))],
                 "cards": cards(store, shopper_id), "phones": phones(store, shopper_id),
                 "passkeys": [{k: p[k] for k in ("id", "name", "created_at", "last_used_at")}
                              for p in passkeys(store, shopper_id)]}
@@ -591,6 +606,10 @@ ERASE_SQL = [
     "DELETE FROM webauthn_challenges WHERE subject=?",
     "DELETE FROM web_sessions WHERE kind='shopper' AND subject=?",
     "DELETE FROM staff_directory WHERE shopper_id=?",
+    "DELETE FROM shelf_watches WHERE shopper_id=?",
+    "DELETE FROM oauth_codes WHERE shopper_id=?",  # which shops and apps they used goes with them
+    "DELETE FROM oauth_tokens WHERE shopper_id=?",
+    "DELETE FROM oauth_grants WHERE shopper_id=?",
 ]
 
 

@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from kiosk import api
-from hub import inputs, passkeys, ratelimit, shopper
+from hub import inputs, oauth, passkeys, ratelimit, shelf, shopper
 from hub.passkeys import PasskeyRefused, RelyingParty
 from hub.store import HubFailure, HubStore
 from hub.web import LANG_COOKIE, LANGUAGES, SECURITY_HEADERS, Refused, Web, pick_language, session_hash
@@ -403,9 +403,13 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
         lang = language(request, session)
         data = shopper.profile(store, session.shopper_id, lang)
         notice = {"claimed": N_("Your card is set up. Welcome to your profile."),
-                  "removed": N_("The item was removed from your wishlist.")}.get(request.query_params.get("m", ""), "")
+                  "removed": N_("The item was removed from your wishlist."),
+                  "watched": N_("Saved. Your next tap at that store's kiosk shows it first once it is on the shelf."),
+                  "unwatched": N_("You will not be told about that item any more.")
+                  }.get(request.query_params.get("m", ""), "")
         return page(request, "shopper_profile.html", session=session, section="wishlist", profile=data,
-                    notice=notice)
+                    notice=notice, watches=shelf.watches_of(store, session.shopper_id, lang),
+                    choices=shelf.watch_choices(store, session.shopper_id, lang))
 
     @app.post("/me/wishlist/remove", include_in_schema=False)
     @signed_form
@@ -422,7 +426,29 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
         notice = {"shared": N_("Saved. The change applies at that brand's kiosks from the next tap."),
                   "stopped": N_("Saved. That brand's kiosks stop showing those items from the next tap, and forget them "
                              "at their next sync.")}.get(done, "")
-        return page(request, "shopper_sharing.html", session=session, section="sharing", profile=data, notice=notice)
+        notice = notice or {"grant_revoked": N_("Saved. That web shop or app can no longer use your profile.")
+                            }.get(done, "")
+        return page(request, "shopper_sharing.html", session=session, section="sharing", profile=data, notice=notice,
+                    grants=oauth.grants_of(store, session.shopper_id))
+
+    @app.post("/me/grants/{grant_id}/revoke", include_in_schema=False)
+    @signed_form
+    def revoke_grant(request: Request, session: ShopperSession, fields: dict, grant_id: str):
+        """A web shop's or app's access taken back: its tokens are refused at once."""
+        oauth.revoke_grant(store, session.shopper_id, grant_id)
+        log.info("a shopper took back a web shop's or app's access on their page")
+        return web.redirect("/me/sharing?m=grant_revoked#grants")
+
+    @app.post("/me/shelf-watches", include_in_schema=False)
+    @signed_form
+    def shelf_watch(request: Request, session: ShopperSession, fields: dict):
+        """"Tell me when it is on the shelf here": add (or stop) one item's watch at one store."""
+        gtin, store_id = fields.get("gtin", ""), fields.get("store", "")
+        if fields.get("stop") == "yes":
+            shelf.remove_watch(store, session.shopper_id, gtin, store_id)
+            return web.redirect("/me?m=unwatched#watches")
+        shelf.add_watch(store, session.shopper_id, gtin, store_id, via="page")
+        return web.redirect("/me?m=watched#watches")
 
     @app.post("/me/sharing", include_in_schema=False)
     @signed_form

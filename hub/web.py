@@ -97,6 +97,14 @@ def pick_language(query_lang: str, cookie_lang: str, accept: str) -> str:
     return min(ranked)[2] if ranked else DEFAULT_LANGUAGE
 
 
+def lang_href(request: Request, code: str) -> str:
+    """This page in another language: the same path and query (an authorization request's
+    parameters included), `lang` replaced."""
+    from urllib.parse import urlencode
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"][:30]
+    return request.url.path + "?" + urlencode([*query, ("lang", code)])
+
+
 def session_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("ascii", "replace")).hexdigest()
 
@@ -172,7 +180,7 @@ class Web:
             lang=lang, languages=LANGUAGES, lang_names=LANG_NAMES,
             _=lambda msgid, /, **v: i18n.gettext(lang, msgid, **v),
             ngettext=lambda singular, plural, n, /, **v: i18n.ngettext(lang, singular, plural, n, **v),
-            path=request.url.path, **context)
+            path=request.url.path, lang_href=lambda code: lang_href(request, code), **context)
         response = HTMLResponse(body, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
         response.headers["Content-Language"] = lang
         chosen = request.query_params.get("lang", "")

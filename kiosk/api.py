@@ -193,6 +193,7 @@ class WishlistItem:
     pending: bool = False  # saved on this kiosk, not yet confirmed by the hub
     description: str = ""  # in the shopper's locale, like `title` (the hub chose it)
     texts: Texts = ()  # every language the brand wrote: kiosk.catalog.title_in picks the screen's
+    now_on_shelf: bool = False  # watched at this store ("tell me when it is on the shelf here") and on it now
 
     @classmethod
     def from_json(cls, d: dict) -> "WishlistItem":
@@ -208,6 +209,7 @@ class WishlistItem:
             elsewhere=tuple(_opt(d, "elsewhere", list, [])), online=bool(_opt(d, "online", bool, False)),
             tags=tuple(_opt(d, "tags", list, [])), on_promotion=bool(_opt(d, "on_promotion", bool, False)),
             description=_opt(d, "description", str, "")[:MAX_DESCRIPTION_CHARS], texts=parse_texts(d, "texts"),
+            now_on_shelf=bool(_opt(d, "now_on_shelf", bool, False)),  # an older hub sends none
         )
 
 

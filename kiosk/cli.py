@@ -349,18 +349,24 @@ def cmd_demo(args) -> int:
         from kiosk.staff import hash_pin
         config = config.replace(technician_pin_hash=hash_pin(DEMO_PIN))
     hub = EmbeddedHub(HubSettings(db_path=config.data_dir / "hub.db", demo=True)).start()
+    shop = None
     try:
         from hub import demo as demo_world
         first = next(c for c in demo_world.demo_cards() if c["kind"] == "shopper")
         print(f"demo: a shopper's own page (the demo card of {first['name']}): open "
               f"{hub.settings.public_url}/s/{demo_world.token_for(0)} in a browser on this machine and set it up "
               f"with a passkey; later visits sign in at {hub.settings.public_url}/me", file=sys.stderr)
+        from hub.demo_shop import DemoShop
+        shop = DemoShop(hub.settings.public_url).start()
+        print(f"demo: the web shop of Lotus & Linen (saves to the same wishlist): open {shop.url}", file=sys.stderr)
         from kiosk.app import ensure_enrolled
         ensure_enrolled(config, hub.url, DEMO_CODE)
         from ui.app import run_kiosk
         return run_kiosk(config.replace(hub_url=hub.url), demo=True, max_seconds=args.max_seconds,
                          screenshot=args.screenshot)
     finally:
+        if shop is not None:
+            shop.stop()
         hub.stop()
 
 

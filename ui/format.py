@@ -84,8 +84,19 @@ def availability(item, gettext, ngettext) -> str:
 
 
 def order_wishlist(items) -> list:
-    """Items on the shelf here first; otherwise the hub's order (stable)."""
-    return sorted(items, key=lambda i: i.available_here <= 0)
+    """Items the shopper asked to hear about that are now on the shelf here first, then items
+    on the shelf here; otherwise the hub's order (stable)."""
+    return sorted(items, key=lambda i: (not (i.now_on_shelf and i.available_here > 0), i.available_here <= 0))
+
+
+def card_note(item, gettext) -> str:
+    """The small line beside the brand: a pending save, or "Now on the shelf here" for an item
+    the shopper asked to be told about ("tell me when it is on the shelf here")."""
+    if item.pending:
+        return gettext("saved just now")
+    if item.now_on_shelf and item.available_here > 0:
+        return gettext("Now on the shelf here")
+    return ""
 
 
 def order_offers(offers) -> list:

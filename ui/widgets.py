@@ -242,7 +242,8 @@ class ProductCard(BoxLayout):
     where_kind = StringProperty("none")  # here | elsewhere | online | none
     image = StringProperty("")  # a file on disk, or "" for the placeholder
     gtin = StringProperty("")
-    note = StringProperty("")  # "Saved just now" for a pending add
+    note = StringProperty("")  # "Saved just now" for a pending add, "Now on the shelf here" for a watched item
+    highlight = BooleanProperty(False)  # the note is news: a watched item now on the shelf here
 
     def on_kv_post(self, base_widget) -> None:
         # ids are weak: the placeholder, once off the card, would be collected without this
@@ -261,6 +262,7 @@ class ProductCard(BoxLayout):
         """Forget the item (texts and picture): a pooled card keeps nothing of a shopper."""
         self.title = self.brand = self.price = self.where = self.gtin = self.note = self.image = ""
         self.where_kind = "none"
+        self.highlight = False
 
 
 class PicturePlaceholder(Widget):

@@ -173,3 +173,22 @@ def _gone(element):
                 return True
             raise
     return check
+
+
+def with_passkeys(b: Browser) -> Browser:
+    """A WebAuthn virtual authenticator in this browser: a platform passkey with user
+    verification, as a phone's screen lock gives (FIELD-NOTES.md)."""
+    from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
+    b.driver.add_virtual_authenticator(VirtualAuthenticatorOptions(
+        protocol="ctap2", transport="internal", has_resident_key=True, has_user_verification=True,
+        is_user_verified=True))
+    return b
+
+
+def claim(b: Browser, base: str, token: str) -> None:
+    """Set a card up from its URL (`base`/s/<token>) with this browser's passkey: signed in."""
+    b.open(f"{base}/s/{token}")
+    assert b.find("#card-unclaimed")
+    b.click("#claim")
+    b.wait_url("/me?m=claimed", 20)
+    assert b.text("#notice")  # "Your card is set up", in the shopper's language

@@ -292,8 +292,9 @@ def test_another_brands_key_can_touch_nothing_of_this_brand_in_any_call(hub):
                                                                            "kind": "brand"}]}).status_code == 200
     g = lotus_gtin(hub)
     key_id = call(hub, "get", "/v1/brand/keys").json()["keys"][0]["id"]
+    client = call(hub, "post", "/v1/brand/clients", json={"name": "Ours", "redirect_uris": ["https://lotus.example/cb"]})
     values = {"gtin": g, "store_code": "hcm", "offer_id": "ours-only", "code_id": code["id"], "device_id": device["device_id"],
-              "key_id": key_id}
+              "key_id": key_id, "client_id": client.json()["client_id"]}
     bodies = {  # what an attacker holding siam's key would send at lotus's things
         "/v1/brand/products:batch": {"products": [{"gtin": g, "title": "pwned", "price": "1", "currency": "THB"}]},
         "/v1/brand/stores:batch": {"stores": [{"store_code": "hcm", "name": "pwned", "city": "x", "currency": "THB"}]},

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser import Browser, browser, chromedriver, make_browser  # noqa: E402,F401  (fixtures)
+from browser import Browser, with_passkeys, claim as claim_card, browser, chromedriver, make_browser  # noqa: E402,F401  (fixtures)
 
 from hub import demo  # noqa: E402
 from hub.app import HubSettings  # noqa: E402
@@ -43,20 +43,8 @@ def hub(hub_db, card_key):
         yield running
 
 
-def with_passkeys(b: Browser) -> Browser:
-    from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
-    b.driver.add_virtual_authenticator(VirtualAuthenticatorOptions(
-        protocol="ctap2", transport="internal", has_resident_key=True, has_user_verification=True,
-        is_user_verified=True))
-    return b
-
-
 def claim(b: Browser, hub, index: int) -> None:
-    b.open(f"{hub.base}/s/{demo.token_for(index)}")
-    assert b.find("#card-unclaimed")
-    b.click("#claim")
-    b.wait_url("/me?m=claimed", 20)
-    assert b.text("#notice")  # "Your card is set up", in the shopper's language
+    claim_card(b, hub.base, demo.token_for(index))
 
 
 def wait_at(b: Browser, path: str, timeout: float = 20) -> None:

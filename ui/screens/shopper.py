@@ -88,7 +88,8 @@ class ShopperScreen(Screen):
             card.price = fmt.price(item.price, item.currency, language)
             card.where = fmt.availability(item, tr._, tr.ngettext)
             card.where_kind = fmt.availability_kind(item)
-            card.note = tr._("saved just now") if item.pending else ""
+            card.note = fmt.card_note(item, tr._)
+            card.highlight = bool(item.now_on_shelf and item.available_here > 0 and not item.pending)
             image = ""
             if self.images is not None and item.image:
                 image = self.images.get(item.image, lambda path, c=card, g=item.gtin: self._image_ready(c, g, path)) or ""
