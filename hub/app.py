@@ -110,9 +110,11 @@ class PhoneKeyBody(BaseModel):
     public_key: str = Field(min_length=64, max_length=64, description="Ed25519 public key, hex")
 
 
-def problem(status: int, ptype: str, title: str, detail: str = "", headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"type": ptype, "title": title, "status": status, "detail": detail or title},
-                        status_code=status, media_type="application/problem+json", headers=headers)
+def problem(status: int, ptype: str, title: str, detail: str = "", headers: dict | None = None,
+            extra: dict | None = None) -> JSONResponse:
+    """An RFC 9457 answer; `extra` adds extension members (never over the standard ones)."""
+    body = {**(extra or {}), "type": ptype, "title": title, "status": status, "detail": detail or title}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
 class Intake:
@@ -214,7 +216,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
 
     @app.exception_handler(HubFailure)
     async def on_failure(request: Request, exc: HubFailure):
-        return problem(exc.status, exc.kind, exc.detail, headers=exc.headers)
+        return problem(exc.status, exc.kind, exc.detail, headers=exc.headers, extra=exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError):
@@ -263,7 +265,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     unauthorized = {"Connection": "close"}
 
     def as_response(failure: HubFailure) -> JSONResponse:
-        return problem(failure.status, failure.kind, failure.detail, headers=failure.headers)
+        return problem(failure.status, failure.kind, failure.detail, headers=failure.headers, extra=failure.extra)
 
     async def gate(scope) -> tuple[JSONResponse, bool] | None:
         """Every call that needs a device token is authenticated and rate-checked here, before

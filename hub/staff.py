@@ -27,7 +27,9 @@ lookup need it, end with it, and see only the device's brand. Search finds only 
 allowed staff search for that brand (`staff_search`) and have a relationship with it (a visit,
 or a wishlist item of its products); lookup the same. A lookup is recorded by the hub as a
 `staff_lookup` event; every lookup and every search hit also goes to the shopper's own
-access log (hub/shopper.py), with the staff role and why. Refusals are RFC 9457 problems.
+access log (hub/shopper.py), with the staff role and why. Refusals are RFC 9457 problems; the
+numbers in them are extension members, for kiosks to read (never out of `detail`): a wrong
+PIN's `tries_left`, a lock-out's or a PIN rate limit's `retry_after_s` (api.M_*).
 """
 from __future__ import annotations
 
@@ -57,9 +59,9 @@ SEARCH_LIMIT = 20
 MAX_ID = 64
 MAX_QUERY = 64
 
-P_BADGE_REQUIRED = api.PROBLEM_BASE + "staff-badge-required"
-P_PIN_REFUSED = api.PROBLEM_BASE + "pin-refused"
-P_PIN_LOCKED = api.PROBLEM_BASE + "pin-locked"
+P_BADGE_REQUIRED = api.P_BADGE_REQUIRED
+P_PIN_REFUSED = api.P_PIN_REFUSED  # with `tries_left` (api.M_TRIES_LEFT)
+P_PIN_LOCKED = api.P_PIN_LOCKED  # with `retry_after_s` (api.M_RETRY_AFTER_S)
 P_STAFF_LOCKED = api.PROBLEM_BASE + "staff-mode-locked"
 
 # One answer for an unknown id, a staff member of another brand or store, and a missing tap.
@@ -98,9 +100,23 @@ def is_staff_here(store: HubStore, device: Device, staff_id: str) -> bool:
 
 
 def _locked(seconds: float) -> HubFailure:
+    """The lock-out's seconds travel as the `retry_after_s` member; the text is for people."""
     seconds = max(1, int(seconds))
     minutes = max(1, round(seconds / 60))
-    return HubFailure(P_PIN_LOCKED, f"too many wrong PINs: locked, try again in {seconds} s (about {minutes} min)", 403)
+    return HubFailure(P_PIN_LOCKED, f"too many wrong PINs: locked, try again in {seconds} s (about {minutes} min)", 403,
+                      extra={api.M_RETRY_AFTER_S: seconds})
+
+
+def _wrong(tries_left: int) -> HubFailure:
+    tries_left = max(0, tries_left)
+    return HubFailure(P_PIN_REFUSED, f"wrong PIN: {tries_left} tries left", 403, extra={api.M_TRIES_LEFT: tries_left})
+
+
+def _too_many(what: str, now: float) -> HubFailure:
+    """A PIN rate limit (429 with Retry-After), its wait also as the `retry_after_s` member."""
+    failure = ratelimit.refused(WINDOW_S, what, now)
+    failure.extra[api.M_RETRY_AFTER_S] = ratelimit.retry_in(WINDOW_S, now)
+    return failure
 
 
 def _staff_bucket(staff_id: str) -> str:
@@ -119,7 +135,7 @@ def unlock(store: HubStore, device: Device, staff_id: str, pin: str, now: float 
         raise HubFailure(P_BADGE_REQUIRED, NOT_HERE, 403)
     name, role, stored = row
     if not ratelimit.allow(store, f"pin:device:{device.id}", DEVICE_TRIES, WINDOW_S, now):
-        raise ratelimit.refused(WINDOW_S, "too many PIN tries on this kiosk", now)
+        raise _too_many("too many PIN tries on this kiosk", now)
     with store.transaction() as conn:
         # The try is counted before its PIN is checked; a locked kiosk counts nothing more.
         counted = conn.execute(
@@ -134,7 +150,7 @@ def unlock(store: HubStore, device: Device, staff_id: str, pin: str, now: float 
             locked = None
             if ratelimit.hit(store, _staff_bucket(staff_id), WINDOW_S, now) > STAFF_WRONG:
                 # rolled back with the transaction: a refused try counts nowhere
-                raise ratelimit.refused(WINDOW_S, "too many PIN tries for this badge", now)
+                raise _too_many("too many PIN tries for this badge", now)
             failures = counted[0]
             lock = lock_for(failures)
             if lock:  # locked from now on unless this very PIN is right
@@ -145,7 +161,7 @@ def unlock(store: HubStore, device: Device, staff_id: str, pin: str, now: float 
     if not stored or not verify_pin(pin, stored):
         if lock:
             raise _locked(lock)
-        raise HubFailure(P_PIN_REFUSED, f"wrong PIN: {MAX_FAILURES - failures} tries left", 403)
+        raise _wrong(MAX_FAILURES - failures)
     with store.transaction() as conn:
         if conn.execute("DELETE FROM sessions WHERE token_hash=? RETURNING token_hash", (badge[0],)).fetchone() is None:
             raise HubFailure(P_BADGE_REQUIRED, NOT_HERE, 403)  # one badge tap, one unlock

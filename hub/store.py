@@ -30,11 +30,15 @@ log = logging.getLogger(__name__)
 
 
 class HubFailure(Exception):
-    """A request the hub refuses; `kind` is the api.P_* problem type."""
+    """A request the hub refuses; `kind` is the api.P_* problem type. `extra`: RFC 9457
+    extension members of the answer (e.g. api.M_RETRY_AFTER_S), the numbers a client reads
+    instead of the human `detail`."""
 
-    def __init__(self, kind: str, detail: str, status: int, headers: dict | None = None) -> None:
+    def __init__(self, kind: str, detail: str, status: int, headers: dict | None = None,
+                 extra: dict | None = None) -> None:
         super().__init__(detail)
         self.kind, self.detail, self.status, self.headers = kind, detail, status, headers
+        self.extra = dict(extra or {})
 
 
 @dataclass(frozen=True)

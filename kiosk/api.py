@@ -84,6 +84,12 @@ P_CREDENTIAL_REFUSED = PROBLEM_BASE + "credential-refused"
 P_ENROLLMENT_REFUSED = PROBLEM_BASE + "enrollment-refused"
 P_INVALID = PROBLEM_BASE + "invalid-request"
 P_DEVICE_REVOKED = PROBLEM_BASE + "device-revoked"  # a technician removed this kiosk from its brand's fleet
+P_BADGE_REQUIRED = PROBLEM_BASE + "staff-badge-required"
+P_PIN_REFUSED = PROBLEM_BASE + "pin-refused"  # carries M_TRIES_LEFT
+P_PIN_LOCKED = PROBLEM_BASE + "pin-locked"  # carries M_RETRY_AFTER_S
+# RFC 9457 extension members: the numbers of a problem, read from them, never from its `detail`
+M_RETRY_AFTER_S = "retry_after_s"  # seconds until a locked-out or rate-limited try may be made again
+M_TRIES_LEFT = "tries_left"  # wrong PINs left before the lock-out
 
 # Kinds of the revocation feed (GET /v1/revocations): what every kiosk must forget.
 REVOKED_CONSENT, REVOKED_CREDENTIAL, SHOPPER_ERASED = "consent_revoked", "credential_revoked", "shopper_erased"

@@ -5,9 +5,11 @@
     service = build_service(config)
 
 The device token is pinned to the hub that issued it: `build_service` talks to the enrolled
-hub URL only, and refuses to start (ConfigError) when the configured `hub_url` names another
-one, so no setting or environment variable can send the token elsewhere. Moving a kiosk to
-another hub is a re-enrollment.
+hub URL only. A configured `hub_url` (TOML file, environment) naming another hub is logged and
+ignored (kiosk/config.py decides the precedence: the enrolled hub always wins), so no setting or
+environment variable can send the token elsewhere, and a kiosk re-enrolled with a new hub on
+the technician screen keeps talking to that one after a restart. Moving a kiosk to another
+hub is a re-enrollment.
 """
 from __future__ import annotations
 
@@ -17,16 +19,15 @@ from typing import Callable
 from kiosk import errors as E
 from kiosk import logs
 from kiosk.cache import Cache
-from kiosk.config import Config
+from kiosk.config import Config, same_url, settle
 from kiosk.files import private_dir
 from kiosk.hubclient import HubClient
 from kiosk.outbox import Outbox
 from kiosk.provisioning import cache_key, enroll, load_identity
 from kiosk.service import KioskService
-from kiosk.staff import DeviceSettings
 from kiosk.sync import SyncWorker
 
-__all__ = ["KioskService", "build_service", "ensure_enrolled", "pinned_hub_url"]
+__all__ = ["KioskService", "build_service", "ensure_enrolled", "pinned_hub_url", "same_url"]
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +37,7 @@ def ensure_enrolled(config: Config, hub_url: str, code: str):
         identity, enrolled_url = load_identity(config.device_file)
     except E.NotEnrolled:
         return enroll(hub_url, code, config.device_name, config.device_file, allow_insecure=config.allow_insecure_hub)
-    if enrolled_url.rstrip("/") != hub_url.rstrip("/"):
+    if not same_url(enrolled_url, hub_url):
         outbox = Outbox(config.outbox_path)
         try:
             waiting = outbox.depth() + outbox.parked_count()
@@ -49,21 +50,13 @@ def ensure_enrolled(config: Config, hub_url: str, code: str):
     return identity
 
 
-def same_url(a: str, b: str) -> bool:
-    return a.strip().rstrip("/").lower() == b.strip().rstrip("/").lower()
-
-
 def pinned_hub_url(config: Config, enrolled_url: str) -> str:
-    """The hub this kiosk's token was issued by; a configured hub_url must be that one."""
+    """The hub this kiosk's token was issued by: the only one it talks to. A configured hub_url
+    naming another hub does not move it (kiosk/config.py logs that and ignores it)."""
     if not enrolled_url:
         raise E.ConfigError(f"the device file {config.device_file} does not say which hub issued its token: "
                             "re-enroll the kiosk (`kiosk enroll --hub URL --code CODE` or the technician screen)")
-    if config.hub_url and not same_url(config.hub_url, enrolled_url):
-        raise E.ConfigError(f"hub_url is set to {config.hub_url}, but this kiosk's device token was issued by "
-                            f"{enrolled_url} and is only ever sent there: re-enroll the kiosk with the new hub "
-                            f"(`kiosk enroll --hub {config.hub_url} --code CODE` or the technician screen), "
-                            "or remove hub_url (KIOSK_HUB_URL) from the configuration")
-    return enrolled_url.rstrip("/")
+    return enrolled_url.strip().rstrip("/")
 
 
 def build_service(config: Config, reader=None, dispatch: Callable | None = None, with_reader: bool = True) -> KioskService:
@@ -71,7 +64,7 @@ def build_service(config: Config, reader=None, dispatch: Callable | None = None,
     identity, enrolled_url = load_identity(config.device_file)
     hub_url = pinned_hub_url(config, enrolled_url)
     key, _ = cache_key(config.device_file)
-    config = DeviceSettings(config.data_dir / "settings.json").apply(config)  # set on the technician screen
+    config = settle(config)  # device settings from the technician screen, then the enrolled hub (config.py)
     private_dir(config.data_dir)
     hub = HubClient(hub_url, identity.device_token, timeout=config.hub_timeout_s,
                     max_retry_after=config.max_retry_after_s, allow_insecure=config.allow_insecure_hub)

@@ -5,15 +5,29 @@ down the offline path). The CLI maps these to a message and an exit code.
 """
 from __future__ import annotations
 
+import math
+
 
 class KioskError(Exception):
     """Something went wrong."""
 
-    def __init__(self, detail: str = "", *, problem_type: str = "", status: int | None = None) -> None:
+    def __init__(self, detail: str = "", *, problem_type: str = "", status: int | None = None,
+                 members: dict | None = None) -> None:
         super().__init__(detail or (self.__doc__ or "").strip())
         self.detail = detail or (self.__doc__ or "").strip()
         self.problem_type = problem_type
         self.status = status
+        # the RFC 9457 extension members of the hub's problem (api.M_*); {} from a hub that sends none
+        self.members = dict(members or {})
+
+    def number(self, name: str) -> float | None:
+        """Extension member `name` as a finite number >= 0, or None (absent or not a number).
+        Numbers are read from members only, never from the human `detail`."""
+        value = self.members.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        value = float(value)
+        return value if math.isfinite(value) and value >= 0 else None
 
 
 class ConfigError(KioskError):

@@ -2,7 +2,8 @@
 
 Foreign exceptions stop here: a network failure, a timeout, a 5xx, a 429 or a truncated
 answer raise `HubUnavailable` (the offline path); RFC 9457 problems map to the
-`KioskError` tree; an answer that is not the documented API raises `HubProtocolError`.
+`KioskError` tree, their extension members (a lock-out's `retry_after_s`, a wrong PIN's
+`tries_left`) kept as `members`; an answer that is not the documented API raises `HubProtocolError`.
 urllib3 retries are off: the sync worker owns retrying, with a persisted next-attempt time,
 so no thread ever sleeps inside a request (and `Retry-After` is never slept out here).
 
@@ -43,6 +44,22 @@ PROBLEM_ERRORS = {
 }
 STATUS_ERRORS = {401: E.Unauthorized, 403: E.Forbidden, 404: E.NotFound, 422: E.InvalidRequest}
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
+PROBLEM_FIELDS = ("type", "title", "status", "detail", "instance")  # RFC 9457's own; the rest are extensions
+MAX_MEMBERS = 16
+
+
+def problem_members(problem: dict) -> dict:
+    """A problem's extension members (RFC 9457 section 3.2): plain values under short names,
+    a bounded few; nested objects and long strings are left out."""
+    members: dict = {}
+    for key, value in problem.items():
+        if len(members) >= MAX_MEMBERS:
+            break
+        if not isinstance(key, str) or key in PROBLEM_FIELDS or len(key) > 64:
+            continue
+        if value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= 300):
+            members[key] = value
+    return members
 
 
 def parse_retry_after(value: str | None, cap: float) -> float | None:
@@ -169,12 +186,13 @@ class HubClient:
                 problem = {}
         detail = str(problem.get("detail") or problem.get("title") or f"HTTP {status}")[:300]
         ptype = str(problem.get("type") or "")
+        members = problem_members(problem)
         if status in (429, 503) or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), self.max_retry_after)
             raise E.HubUnavailable(f"the hub is busy or failing (HTTP {status})", retry_after=retry_after,
-                                   problem_type=ptype, status=status)
+                                   problem_type=ptype, status=status, members=members)
         cls = PROBLEM_ERRORS.get(ptype) or STATUS_ERRORS.get(status) or E.HubError
-        raise cls(detail, problem_type=ptype, status=status)
+        raise cls(detail, problem_type=ptype, status=status, members=members)
 
     # -- API calls ---------------------------------------------------------------
     def enroll(self, code: str, name: str, previous_token: str = "") -> api.Enrollment:

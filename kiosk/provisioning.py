@@ -4,8 +4,9 @@
     identity, hub_url = load_identity(config.device_file)   # every start
     key, fresh = cache_key(config.device_file)   # this kiosk's own key for its shopper cache
 
-The device file holds the enrollment (its token is pinned to the hub URL it was issued by)
-and `cache_key`: 32 random bytes made on this kiosk at enrollment, never sent anywhere. The
+The device file holds the enrollment (its token is pinned to the hub URL it was issued by:
+`hub_url`, which kiosk/config.py puts over any configured one, so a kiosk re-enrolled with a
+new hub talks to that hub from then on) and `cache_key`: 32 random bytes made on this kiosk at enrollment, never sent anywhere. The
 cache finds a shopper's view by HMAC(cache_key, card or phone id); nothing in it can be
 presented to a hub as a credential, by this kiosk or another.
 """
@@ -19,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from kiosk import api
+from kiosk.config import same_url
 from kiosk.errors import ConfigError, NotEnrolled
 from kiosk.files import private_dir
 from kiosk.hubclient import HubClient
@@ -75,8 +77,7 @@ def _previous_token(path: Path, hub_url: str) -> str:
         identity, enrolled_url = load_identity(path)
     except (NotEnrolled, ConfigError):
         return ""
-    same = enrolled_url.strip().rstrip("/").lower() == hub_url.strip().rstrip("/").lower()
-    return identity.device_token if same and enrolled_url else ""
+    return identity.device_token if enrolled_url and same_url(enrolled_url, hub_url) else ""
 
 
 def _write(path: Path, data: dict) -> None:
@@ -110,6 +111,6 @@ def enroll(hub_url: str, code: str, name: str, path: Path, timeout: float = 5.0,
         identity = client.enroll(code, name, previous_token=_previous_token(path, hub_url))
     finally:
         client.close()
-    save_identity(path, identity, hub_url)
+    save_identity(path, identity, hub_url.strip().rstrip("/"))
     log.info("enrolled as device %s for store %s", identity.device_id, identity.store_id)
     return identity

@@ -264,21 +264,26 @@ class KioskService(StaffDesk):
         zone = self.identity.config.get("timezone") if isinstance(self.identity.config, dict) else None
         return catalog.shown_offers(view, self.cache, zone if isinstance(zone, str) else None)
 
+    def _scan(self, gtin: str, session: Session | None) -> None:
+        """Every product tap is a `scan` event, whatever it then means: in a visit with the visit's
+        proof (the hub keeps it with the shopper's scans), outside one anonymous."""
+        try:
+            self.outbox.append(api.SCAN, {**(session.ref if session else {}), "gtin": gtin})
+            self.sync.wake()
+        except E.StorageError:
+            log.warning("a product scan was not recorded", exc_info=True)
+
     def _product(self, tap: ProductTap) -> TapResult:
         stock = self.cache.inventory(tap.gtin) or {}
         with self._lock:
             session = self._session
+        self._scan(tap.gtin, session)
         if session is None:
-            try:
-                self.outbox.append(api.SCAN, {"gtin": tap.gtin})
-                self.sync.wake()
-            except E.StorageError:
-                log.warning("anonymous scan not recorded", exc_info=True)
             return ProductResult(tap.gtin, stock.get("title", ""), saved=False,
                                  available_here=stock.get("quantity", 0), location=stock.get("location", ""),
                                  **catalog.product_texts(stock))
         existing = next((i for i in session.view.wishlist if i.gtin == tap.gtin), None)
-        if existing:
+        if existing:  # saved already: the scan is all this tap records
             return ProductResult(tap.gtin, existing.title, saved=True, already_saved=True,
                                  available_here=existing.available_here, location=existing.location, view=session.view,
                                  texts=existing.texts or tuple(stock.get("texts", ())),

@@ -49,7 +49,7 @@ class StaffDesk:
         except E.HubUnavailable as exc:
             if exc.status == 429:  # too many PIN tries for this badge or kiosk: a lock-out, not an outage
                 return StaffResult(False, badge.role, badge.staff_id, code="locked",
-                                   locked_for_s=exc.retry_after or 900.0)
+                                   locked_for_s=_locked_for(exc) or exc.retry_after or 0.0)
             return StaffResult(False, badge.role, badge.staff_id, code="offline")
         except E.HubError as exc:
             return _staff_refusal(badge, exc)
@@ -196,6 +196,14 @@ class StaffDesk:
         self.config = DeviceSettings(self.config.data_dir / "settings.json").save(self.config, **changes)
         return self.config
 
+    def change_technician_pin(self, old: str, new: str, again: str):
+        """The technician PIN changed on the technician screen (old PIN, new one twice): checked,
+        hashed (scrypt: call it off the UI thread) and kept in this device's settings, never the
+        config file; the running kiosk takes it at once. A StaffResult says how it went."""
+        from kiosk.staff import change_technician_pin
+        result, self.config = change_technician_pin(self.config, old, new, again, save=self.update_settings)
+        return result
+
     def image_file(self, path: str):
         """A product image already on disk, or None (no network)."""
         try:
@@ -213,17 +221,26 @@ class StaffDesk:
             return None
 
 
+MAX_LOCK_SHOWN_S = 24 * 3600.0  # the hub's longest lock-out; a larger number is not believed
+
+
+def _locked_for(exc: E.KioskError) -> float:
+    """The lock-out's seconds from the problem's `retry_after_s` member; 0 (unknown) without one."""
+    seconds = exc.number(api.M_RETRY_AFTER_S)
+    return min(seconds, MAX_LOCK_SHOWN_S) if seconds is not None else 0.0
+
+
 def _staff_refusal(badge: BadgeResult, exc: E.HubError) -> StaffResult:
-    import re
-    kind = exc.problem_type.rsplit("/", 1)[-1]
-    if kind == "pin-locked":
-        seconds = re.search(r"(\d+) s\b", exc.detail)
-        return StaffResult(False, badge.role, badge.staff_id, code="locked",
-                           locked_for_s=float(seconds.group(1)) if seconds else 300.0)
-    if kind == "pin-refused":
-        tries = re.search(r"(\d+) tries left", exc.detail)
+    """The hub's refusal as the PIN screen shows it. The numbers come from the problem's
+    extension members (an older hub that sends none: locked for an unknown time, tries left
+    unknown), never from its text, which is for people and may change or be translated."""
+    kind = exc.problem_type
+    if kind == api.P_PIN_LOCKED:
+        return StaffResult(False, badge.role, badge.staff_id, code="locked", locked_for_s=_locked_for(exc))
+    if kind == api.P_PIN_REFUSED:
+        tries = exc.number(api.M_TRIES_LEFT)
         return StaffResult(False, badge.role, badge.staff_id, code="wrong_pin",
-                           tries_left=int(tries.group(1)) if tries else None)
-    if kind == "staff-badge-required":
+                           tries_left=int(tries) if tries is not None and tries == int(tries) else None)
+    if kind == api.P_BADGE_REQUIRED:
         return StaffResult(False, badge.role, badge.staff_id, code="badge_required")
     return StaffResult(False, badge.role, badge.staff_id, code="refused")

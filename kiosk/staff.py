@@ -3,7 +3,8 @@ the settings a technician changes on the device (what a reader test shows: kiosk
 
     lock = PinLock(config.data_dir / "pin-lock.json")
     ok = lock.check(pin, stored_hash)          # StaffResult-free: True/False, raises PinLocked
-    settings = DeviceSettings(config.data_dir / "settings.json"); config = settings.apply(config)
+    settings = DeviceSettings(config.settings_file); config = settings.apply(config)
+    result, config = change_technician_pin(config, old, new, again)   # slow (scrypt): off the UI thread
 
 Staff PINs are verified by the hub (hub/staff.py); only the technician PIN lives here,
 hashed with scrypt, so a technician can get in while the hub is unreachable or before the
@@ -19,13 +20,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
-from kiosk.pins import hash_pin, verify_pin  # noqa: F401  (re-exported for the CLI and tests)
+from kiosk.config import DEVICE_SETTINGS, layer
+from kiosk.pins import PIN_MAX_DIGITS, PIN_MIN_DIGITS, hash_pin, valid_pin, verify_pin  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 LOCK_S = 300.0
-SETTINGS_KEYS = {"language": str, "idle_warning_s": float, "idle_timeout_s": float, "staff_idle_timeout_s": float}
+SETTINGS_KEYS = DEVICE_SETTINGS  # the one list lives in kiosk/config.py, with the precedence
 
 
 class PinLocked(Exception):
@@ -90,32 +92,19 @@ class PinLock:
 
 
 class DeviceSettings:
-    """What a technician sets on the kiosk's screen (language, timeouts), kept in a 0600 JSON
-    file in the data dir; it wins over the TOML file because it was set on this device."""
+    """What a technician sets on the kiosk's screen (language, timeouts, the technician PIN's
+    hash), kept in a 0600 JSON file in the data dir; it wins over the TOML file and the
+    environment because it was set on this device (kiosk/config.py, layer 5)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
     def values(self) -> dict:
-        data = _read(self.path)
-        out = {}
-        for key, kind in SETTINGS_KEYS.items():
-            if key in data:
-                try:
-                    out[key] = kind(data[key])
-                except (TypeError, ValueError):
-                    log.warning("ignoring the invalid device setting %s", key)
-        return out
+        """What is stored, as stored (config.device_layer decides what of it applies)."""
+        return {k: v for k, v in _read(self.path).items() if k in SETTINGS_KEYS}
 
     def apply(self, config):
-        values = self.values()
-        if values.get("language") not in config.languages:
-            values.pop("language", None)
-        merged = {**{k: getattr(config, k) for k in SETTINGS_KEYS}, **values}
-        if not 0 < merged["idle_warning_s"] < merged["idle_timeout_s"]:
-            for key in ("idle_warning_s", "idle_timeout_s"):
-                values.pop(key, None)
-        return config.replace(**values) if values else config
+        return layer(config, _read(self.path))
 
     def save(self, config, **changes):
         """Validate, store and return the new config; ValueError names what is wrong."""
@@ -126,10 +115,56 @@ class DeviceSettings:
         new = config.replace(**values)
         if new.language not in new.languages:
             raise ValueError("unknown language")
-        if not 5 <= new.idle_warning_s < new.idle_timeout_s <= 600 or not 5 <= new.staff_idle_timeout_s <= 600:
+        timers = {"idle_warning_s", "idle_timeout_s", "staff_idle_timeout_s"} & set(values)
+        if timers and (not 5 <= new.idle_warning_s < new.idle_timeout_s <= 600
+                       or not 5 <= new.staff_idle_timeout_s <= 600):
             raise ValueError("the warning must come before the reset, both between 5 s and 10 min")
+        if "technician_pin_hash" in values and not values["technician_pin_hash"].startswith("scrypt"):
+            raise ValueError("the technician PIN is stored hashed only")
         _write_private(self.path, {**_read(self.path), **values})
         return new
+
+
+def weak_pin(pin: str) -> bool:
+    """One digit repeated (111111) or a straight run up or down (123456, 987654)."""
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:])}
+    return len(steps) == 1 and steps <= {0, 1, 9}
+
+
+def change_technician_pin(config, old: str, new: str, again: str, save=None):
+    """The technician changes the local technician PIN: the current one (counted like an unlock:
+    wrong tries lock it), the new one twice, 6 to 12 digits and not a run like 123456. The new
+    PIN is stored hashed in the device settings, never in the TOML file. Slow (two scrypts):
+    call it off the UI thread. `save(technician_pin_hash=...)` stores it (the service's
+    update_settings, so the running service sees it); by default the settings file itself.
+
+    Returns (StaffResult, config): `code` says why not: wrong_pin (tries_left) | locked
+    (locked_for_s) | mismatch | weak_pin | same_pin; the config is the new one when ok."""
+    from kiosk.results import StaffResult
+
+    def refused(code: str, **extra):
+        return StaffResult(False, "technician", code=code, **extra), config
+
+    if config.technician_pin_hash:
+        lock = PinLock(config.data_dir / "pin-lock.json")
+        try:
+            if not lock.check(old, config.technician_pin_hash):
+                return refused("wrong_pin", tries_left=lock.tries_left())
+        except PinLocked as exc:
+            return refused("locked", locked_for_s=exc.seconds)
+    if new != again:
+        return refused("mismatch")
+    if not valid_pin(new) or weak_pin(new):
+        return refused("weak_pin")
+    if config.technician_pin_hash and verify_pin(new, config.technician_pin_hash):
+        return refused("same_pin")
+    stored = hash_pin(new)
+    if save is None:
+        updated = DeviceSettings(config.settings_file).save(config, technician_pin_hash=stored)
+    else:
+        updated = save(technician_pin_hash=stored)
+    log.info("the technician PIN was changed on this kiosk")
+    return StaffResult(True, "technician", "local-technician"), updated
 
 
 def valid_hub_url(url: str) -> bool:

@@ -137,6 +137,8 @@ def latency(ms: float | None, language: str) -> str:
 
 
 def locked_for(seconds: float, gettext, ngettext) -> str:
+    if not seconds:  # the hub did not say for how long (an older hub): no made-up time
+        return gettext("Too many wrong PINs. Try again later, or ask a manager.")
     minutes = max(1, int(round(seconds / 60.0)))
     return ngettext("Too many wrong PINs. Try again in %(n)d minute, or ask a manager.",
                     "Too many wrong PINs. Try again in %(n)d minutes, or ask a manager.", minutes) % {"n": minutes}

@@ -99,7 +99,7 @@ class KioskApp(StaffFlow, App):
                 self.service = build_service(self.kiosk_config, dispatch=self.dispatch_ui)
             except E.NotEnrolled:
                 log.warning("this kiosk is not enrolled: only the technician screen can help")
-            except E.ConfigError as exc:  # e.g. hub_url differs from the enrolled hub: a technician re-enrolls
+            except E.ConfigError as exc:  # e.g. a device file that names no hub: a technician re-enrolls
                 log.error("the kiosk cannot start: %s", exc.detail)
         if self.service is not None:
             self.kiosk_config = self.service.config
@@ -179,6 +179,9 @@ class KioskApp(StaffFlow, App):
         gc.freeze()
 
     def on_stop(self) -> None:
+        for event in self._idle_events:  # a stopped kiosk's idle timers must not fire later
+            event.cancel()
+        self._idle_events = []
         if getattr(self, "watchdog", None):
             self.watchdog.stopping()
         Window.unbind(**getattr(self, "_window_bindings", {}))

@@ -109,8 +109,8 @@ def test_offline_sun_tap_is_a_guest_until_the_hub_verifies_it_on_sync(hub_db, hu
         with EmbeddedHub(HubSettings(db_path=hub_db), port=port) as back:
             sent = service.sync_now()
             adds = {t for (t,) in back.store.all("SELECT tag FROM wishlist_adds WHERE shopper_id='shopper-01'")}
-        # the hub verified the first tap (and its add), and refused the copy and what it did
-        assert sent["created"] == 2 and sent["rejected"] == 2
+        # the hub verified the first tap (and its scan and add), and refused the copy and what it did
+        assert sent["created"] == 3 and sent["rejected"] == 3
         assert good_add in adds and copied_add not in adds
         parked = {p["event_id"]: p["reason"] for p in service.outbox.parked()}
         assert "already used" in parked[replayed.event_id]

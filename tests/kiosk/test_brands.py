@@ -245,7 +245,7 @@ def test_a_revoked_kiosk_keeps_its_outbox_stops_calling_and_delivers_after_enrol
         service.prime()
         port, gtin_a, gtin_b = _visit_then_offline_visit(hub, service)
         queued = service.outbox.depth()
-        assert queued == 3  # the online visit's add, the offline check-in and its add
+        assert queued == 5  # the online visit's scan and add, the offline check-in, its scan and add
         device_id = service.identity.device_id
         with restart(hub_db, port) as back:
             brands.revoke_device(back.store, "lotus", device_id)

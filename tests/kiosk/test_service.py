@@ -116,7 +116,7 @@ def test_offline_tap_uses_cache_and_event_is_delivered_once_hub_returns(hub_db, 
         gtin, read = product(7)
         reader.present(read)
         assert results.next(ProductResult).saved
-        assert service.outbox.depth() == 2  # the check-in and the add wait in the outbox
+        assert service.outbox.depth() == 3  # the check-in, the product's scan and the add wait in the outbox
         assert wait_for(lambda: not service.status().online)
         queued = set(service.outbox.all_event_ids())
 

@@ -1,18 +1,26 @@
 """Technician mode: health (reader, hub reachability and latency, outbox, parked events, last
 sync, free disk, version), a live reader test, provisioning (hub URL + enrollment code), and
-the device's language and timeouts. Reached by a hidden long press plus badge or PIN."""
+the device's language and timeouts, and changing the technician PIN (current PIN, the new one
+twice; checked and hashed off the UI thread, kept hashed in the device settings). Reached by a
+hidden long press plus badge or PIN."""
 from __future__ import annotations
 
+import logging
 import time
 
-from kivy.properties import BooleanProperty, NumericProperty, StringProperty
+from kivy.app import App
+from kivy.properties import BooleanProperty, DictProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
+from kiosk import errors as E
 from ui import format as fmt
 from ui.i18n import tr
 from ui.widgets import KLabel
 
-TABS = ("health", "reader", "setup", "settings")
+TABS = ("health", "reader", "setup", "settings")  # and "pin", reached from Settings
+PIN_FIELDS = ("old", "new", "again")
+
+log = logging.getLogger(__name__)
 
 
 class HealthRow(KLabel):
@@ -31,12 +39,17 @@ class TechnicianScreen(Screen):
     idle_warning_s = NumericProperty(20)
     idle_timeout_s = NumericProperty(30)
     staff_idle_timeout_s = NumericProperty(15)
-    __events__ = ("on_tab_chosen", "on_refresh", "on_sync", "on_enroll", "on_save", "on_exit")
+    pin_field = StringProperty("old")  # which PIN field the keypad types into
+    pin_dots = DictProperty({"old": "", "new": "", "again": ""})
+    has_pin = BooleanProperty(True)  # a technician PIN is set: the current one is asked for
+    pin_ok = BooleanProperty(False)  # the message says the PIN was changed
+    __events__ = ("on_tab_chosen", "on_refresh", "on_sync", "on_enroll", "on_save", "on_change_pin", "on_exit")
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.health = None
         self.reads: list = []
+        self._pins = dict.fromkeys(PIN_FIELDS, "")
 
     def begin(self, config, enrolled: bool, hub_url: str) -> None:
         self.enrolled = enrolled
@@ -48,12 +61,17 @@ class TechnicianScreen(Screen):
         self.reads = []
         self.health = None
         self.message = ""
+        self.has_pin = bool(config.technician_pin_hash)
+        self.clear_pins()
         self.select("health" if enrolled else "setup")
 
     def select(self, tab: str) -> None:
         self.tab = tab
         self.ids.pages.current = tab
         self.message = ""
+        self.pin_ok = False
+        if tab == "pin":
+            self.clear_pins()
         self.render()
         self.dispatch("on_tab_chosen", tab)
 
@@ -167,8 +185,100 @@ class TechnicianScreen(Screen):
     def saved(self, error: str = "") -> None:
         self.message = tr._("Saved.") if not error else tr._("Not saved: the warning must come before the reset.")
 
+    # -- technician PIN ------------------------------------------------------------
+    def clear_pins(self) -> None:
+        self._pins = dict.fromkeys(PIN_FIELDS, "")
+        self.pin_dots = dict.fromkeys(PIN_FIELDS, "")
+        self.pin_field = "old" if self.has_pin else "new"
+
+    def _typed(self, field: str, value: str) -> None:
+        self._pins[field] = value
+        self.pin_dots = {**self.pin_dots, field: fmt.pin_dots(len(value))}
+
+    def pin_digit(self, digit: str) -> None:
+        if self.busy:
+            return
+        field = self.pin_field
+        if len(self._pins[field]) < 12:
+            self._typed(field, self._pins[field] + digit)
+        self.message, self.pin_ok = "", False
+
+    def pin_delete(self) -> None:
+        self._typed(self.pin_field, self._pins[self.pin_field][:-1])
+
+    def pin_clear(self) -> None:
+        self._typed(self.pin_field, "")
+
+    def change_pin(self) -> None:
+        if self.busy:
+            return
+        old, new, again = (self._pins[f] for f in PIN_FIELDS)
+        if (self.has_pin and not old) or not new or not again:
+            self.message = (tr._("Enter the current PIN, then the new PIN twice.") if self.has_pin
+                            else tr._("Enter the new PIN twice."))
+            return
+        self.busy, self.pin_ok = True, False
+        self.message = tr._("Checking...")
+        self.clear_pins()
+        self.dispatch("on_change_pin", old, new, again)
+
+    def pin_changed(self, result) -> None:
+        """The verdict of a PIN change (a StaffResult), on the UI thread."""
+        self.busy = False
+        self.pin_ok = result.ok
+        if result.ok:
+            self.has_pin = True
+            self.clear_pins()
+            self.message = tr._("The technician PIN is changed. Use the new PIN from now on.")
+        elif result.code == "locked":
+            self.message = fmt.locked_for(result.locked_for_s, tr._, tr.ngettext)
+        elif result.code == "wrong_pin":
+            self.message = " ".join((tr._("The current PIN is wrong."),
+                                     fmt.tries_left(result.tries_left, tr._, tr.ngettext)))
+        elif result.code == "mismatch":
+            self.pin_field = "new"
+            self.message = tr._("The two new PINs are not the same. Enter the new PIN twice again.")
+        elif result.code == "same_pin":
+            self.pin_field = "new"
+            self.message = tr._("The new PIN is the current one. Choose another.")
+        elif result.code == "not_saved":
+            self.message = tr._("The new PIN could not be saved. Try again, or run kiosk doctor.")
+        else:  # weak_pin
+            self.pin_field = "new"
+            self.message = tr._("Choose 6 to 12 digits, not a run like 123456 or 111111.")
+
+    def on_change_pin(self, old: str, new: str, again: str) -> None:
+        """The change runs here unless the App handles the event: checked and hashed (scrypt,
+        slow) on the App's worker thread, stored by the service (update_settings) so the
+        running kiosk takes the new PIN at once; the verdict comes back on the Kivy clock."""
+        app = App.get_running_app()
+        service = getattr(app, "service", None)
+        config = service.config if service is not None else app.kiosk_config
+        save = service.update_settings if service is not None else None
+
+        def change():
+            from kiosk.results import StaffResult
+            try:
+                if service is not None:  # the service's verb: it keeps the new config itself
+                    return service.change_technician_pin(old, new, again), service.config
+                from kiosk.staff import change_technician_pin  # not enrolled yet: no service to ask
+                return change_technician_pin(config, old, new, again, save=save)
+            except (ValueError, OSError, E.KioskError):
+                log.error("the new technician PIN could not be stored", exc_info=True)
+                return StaffResult(False, "technician", code="not_saved"), config
+
+        def done(answer) -> None:
+            result, new_config = answer
+            if result.ok:
+                app.kiosk_config = new_config
+            self.pin_changed(result)
+        app.background.run(change, then=done, keep=True)
+
     def clear(self) -> None:
         self.health, self.reads, self.code, self.message = None, [], "", ""
+        self._pins = dict.fromkeys(PIN_FIELDS, "")
+        self.pin_dots = dict.fromkeys(PIN_FIELDS, "")
+        self.busy = self.pin_ok = False
         self.ids.health.clear_widgets()
         self.ids.reads.clear_widgets()
 
