@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kiosk import api
 from hub import credentials, events, inputs, shelf
+from hub.brand_api import _problem  # the brand API's RFC 9457 problem model, documented once
 from hub import shopper as shoppers
 from hub.profile import ALL_BRANDS
 from hub.store import HubFailure, HubStore, _json, in_list, localized, store_price, with_default
@@ -56,17 +57,6 @@ LOG_EVERY_S = 60.0  # an access-log row per client and kind of read at most this
 SCOPE_WISHLIST, SCOPE_OTHERS, SCOPE_SCANS = "wishlist", "wishlist.other_brands", "scans"
 WHY_READ = "read by {client}"
 WHY_SCANS = "scans read by {client}"
-
-
-class Problem(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-
-
-def _problem(description: str) -> dict:
-    return {"description": description, "model": Problem, "content": {"application/problem+json": {}}}
 
 
 PROBLEMS = {401: _problem("no valid access token"), 403: _problem("the token lacks the scope"),

@@ -504,12 +504,17 @@ def grants_of(store: HubStore, shopper_id: str) -> list[dict]:
     return out
 
 
-def ledger_granted(store: HubStore, shopper_id: str, brand_id: str) -> bool:
-    """Whether the sharing ledger lets `brand_id` see the items saved at other brands (the
-    kiosk's question, the shopper's page, the consent screen: one choice)."""
+def ledger_state(store: HubStore, shopper_id: str, brand_id: str) -> str:
+    """The sharing ledger's answer for `brand_id` seeing the items saved at other brands (the
+    kiosk's question, the shopper's page, the consent screen: one choice): granted, refused
+    or undecided."""
     row = store.one("SELECT state FROM consents WHERE shopper_id=? AND from_brand='*' AND to_brand=?",
                     (shopper_id, brand_id))
-    return bool(row) and row[0] == api.GRANTED
+    return row[0] if row else api.UNDECIDED
+
+
+def ledger_granted(store: HubStore, shopper_id: str, brand_id: str) -> bool:
+    return ledger_state(store, shopper_id, brand_id) == api.GRANTED
 
 
 def revoke_grant(store: HubStore, shopper_id: str, grant_id: str) -> None:

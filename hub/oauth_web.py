@@ -31,9 +31,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from hub import oauth
-from hub.shopper_web import current, when_text
+from hub.shopper_web import current, shopper_language, when_text
 from hub.store import HubStore
-from hub.web import CSP, LANG_COOKIE, LANGUAGES, SECURITY_HEADERS, Refused, Web, pick_language
+from hub.web import CSP, SECURITY_HEADERS, Refused, Web
 
 log = logging.getLogger(__name__)
 N_ = oauth.N_
@@ -82,13 +82,7 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str = "") ->
     def incoming(request: Request, fields: dict[str, list[str]]) -> oauth.Incoming:
         return oauth.Incoming(request.method, str(request.url), dict(request.headers), fields)
 
-    def language(request: Request, session=None) -> str:
-        chosen = request.query_params.get("lang", "")
-        if chosen in LANGUAGES or request.cookies.get(LANG_COOKIE, "") in LANGUAGES:
-            return pick_language(chosen, request.cookies.get(LANG_COOKIE, ""), "")
-        if session and session.locale in LANGUAGES:
-            return session.locale
-        return pick_language("", "", request.headers.get("accept-language", ""))
+    language = shopper_language
 
     def page(request: Request, template: str, session=None, status: int = 200, **context) -> Response:
         lang = language(request, session)
@@ -122,11 +116,6 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str = "") ->
         run.__name__ = handler.__name__
         return run
 
-    def ledger_state(shopper_id: str, brand_id: str) -> str:
-        row = store.one("SELECT state FROM consents WHERE shopper_id=? AND from_brand='*' AND to_brand=?",
-                        (shopper_id, brand_id))
-        return row[0] if row else "undecided"
-
     def consent_page(request: Request, session, grant, query: str) -> Response:
         client = grant.client
         requested = oauth._scopes(grant.request.scope)
@@ -135,7 +124,7 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str = "") ->
                                 for s in requested],
                         # the ledger's answer shows here as at the other two doors: never pre-ticked over a "no"
                         ledger_granted=oauth.ledger_granted(store, session.shopper_id, client.brand_id),
-                        ledger_state=ledger_state(session.shopper_id, client.brand_id))
+                        ledger_state=oauth.ledger_state(store, session.shopper_id, client.brand_id))
         # Chromium holds a form post's redirect to `form-action` too: the consent form may lead
         # to this one client's proven redirect URI, and nowhere else
         target = redirect_source(grant.request.payload.redirect_uri or "")  # proven the client's by now

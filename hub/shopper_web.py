@@ -90,6 +90,17 @@ def when_text(lang: str, then: float | None) -> str:
         return ""
 
 
+def shopper_language(request: Request, session: ShopperSession | None = None) -> str:
+    """?lang=, then the remembered choice, then the shopper's own locale, then the browser's
+    (every page a shopper sees: their profile, the consent screen)."""
+    chosen = request.query_params.get("lang", "")
+    if chosen in LANGUAGES or request.cookies.get(LANG_COOKIE, "") in LANGUAGES:
+        return pick_language(chosen, request.cookies.get(LANG_COOKIE, ""), "")
+    if session and session.locale in LANGUAGES:
+        return session.locale
+    return pick_language("", "", request.headers.get("accept-language", ""))
+
+
 def next_step(request: Request) -> str:
     """Where a sign-in goes on to: the profile, or an authorization request that sent the
     shopper here (a relative /oauth/authorize URL only: never another site)."""
@@ -128,14 +139,7 @@ def add_routes(app: FastAPI, store: HubStore, web: Web, public_url: str) -> None
     rp = RelyingParty.from_url(public_url)
     hide_card_paths()
 
-    def language(request: Request, session: ShopperSession | None = None) -> str:
-        """?lang=, then the remembered choice, then the shopper's own locale, then the browser's."""
-        chosen = request.query_params.get("lang", "")
-        if chosen in LANGUAGES or request.cookies.get(LANG_COOKIE, "") in LANGUAGES:
-            return pick_language(chosen, request.cookies.get(LANG_COOKIE, ""), "")
-        if session and session.locale in LANGUAGES:
-            return session.locale
-        return pick_language("", "", request.headers.get("accept-language", ""))
+    language = shopper_language
 
     def _(lang: str, msgid: str, **values) -> str:
         return web.gettext(lang, msgid, **values)
