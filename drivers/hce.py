@@ -2,7 +2,9 @@
 
 Backend-neutral: it needs only a `transceive(apdu: bytes) -> bytes` that returns the
 response APDU including SW1 SW2. The full protocol is written down in
-docs/phone-credential.md; `kiosk.phone` is the reference phone.
+docs/phone-credential.md; `drivers.hce_phone` is the reference phone. The reader only frames
+the APDUs and parses the answer: the hub verifies the signature, over the message whose format
+is the kiosk's and the hub's contract (`kiosk.api.hce_signed_message`).
 
     answer = exchange(card.transceive, kiosk_id="dev-42")
 """
@@ -12,7 +14,6 @@ import os
 import struct
 
 from drivers.base import HceAnswer
-from kiosk.api import HCE_DOMAIN as DOMAIN, HCE_NONCE_BYTES as NONCE_BYTES, hce_signed_message
 
 # Proprietary AID (ISO 7816-5 category F): "F0" + "KIOSK" + version 01.
 AID = bytes.fromhex("F04B494F534B01")
@@ -20,6 +21,11 @@ CLA_PROPRIETARY = 0x80
 INS_CHALLENGE = 0x10
 SIGNATURE_BYTES = 64
 PROTOCOL_VERSION = 1
+# The challenge's fresh random nonce, and the domain tag the phone signs first. Drivers do not
+# import kiosk/, so these restate kiosk.api's HCE_NONCE_BYTES and HCE_DOMAIN (the hub checks and
+# verifies against those); tests/test_hce_contract.py fails the day they disagree.
+NONCE_BYTES = 16
+DOMAIN = b"kiosk-hce-v1"
 
 SW_OK = b"\x90\x00"
 
@@ -41,10 +47,6 @@ def challenge_apdu(nonce: bytes, kiosk_id: str) -> bytes:
     if len(data) > 255:
         raise ValueError("kiosk id too long for a short APDU")
     return bytes([CLA_PROPRIETARY, INS_CHALLENGE, 0x00, 0x00, len(data)]) + data + b"\x00"
-
-
-def signed_message(nonce: bytes, kiosk_id: str) -> bytes:
-    return hce_signed_message(nonce, kiosk_id)  # the format is the hub's contract (kiosk.api)
 
 
 def parse_challenge_response(data: bytes, nonce: bytes, kiosk_id: str) -> HceAnswer:

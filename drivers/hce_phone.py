@@ -61,7 +61,8 @@ class Phone:
             nonce, kiosk_id = data[:hce.NONCE_BYTES], data[hce.NONCE_BYTES:].decode("utf-8", "replace")
             if len(nonce) != hce.NONCE_BYTES:
                 return SW_WRONG_LENGTH
-            signature = self._key.sign(hce.signed_message(nonce, kiosk_id))
+            # DOMAIN || nonce || kiosk id: kiosk.api.hce_signed_message, which the hub verifies
+            signature = self._key.sign(hce.DOMAIN + nonce + kiosk_id.encode("utf-8"))
             cid = self.credential_id.encode("ascii")
             return bytes([len(cid)]) + cid + signature + SW_OK
         return SW_INS_NOT_SUPPORTED

@@ -14,6 +14,7 @@ hub is a re-enrollment.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable
 
 from kiosk import errors as E
@@ -22,12 +23,14 @@ from kiosk.cache import Cache
 from kiosk.config import Config, same_url, settle
 from kiosk.files import private_dir
 from kiosk.hubclient import HubClient
+from kiosk.images import ImageStore
 from kiosk.outbox import Outbox
 from kiosk.provisioning import cache_key, enroll, load_identity
 from kiosk.service import KioskService
 from kiosk.sync import SyncWorker
 
-__all__ = ["KioskService", "build_service", "ensure_enrolled", "pinned_hub_url", "same_url"]
+__all__ = ["Core", "KioskService", "build_core", "build_service", "ensure_enrolled", "open_service", "pinned_hub_url",
+           "same_url"]
 log = logging.getLogger(__name__)
 
 
@@ -59,7 +62,29 @@ def pinned_hub_url(config: Config, enrolled_url: str) -> str:
     return enrolled_url.strip().rstrip("/")
 
 
-def build_service(config: Config, reader=None, dispatch: Callable | None = None, with_reader: bool = True) -> KioskService:
+@dataclass
+class Core:
+    """The parts of an enrolled kiosk: what KioskService works with, rebuilt on re-enrollment."""
+
+    config: Config
+    identity: object
+    hub: HubClient
+    outbox: Outbox
+    cache: Cache
+    sync: SyncWorker
+    images: ImageStore
+    hub_url: str
+    cache_key: bytes
+
+    def close(self) -> None:
+        self.sync.stop()
+        self.hub.close()
+        self.outbox.close()
+        self.cache.close()
+
+
+def build_core(config: Config) -> Core:
+    """The enrolled kiosk's parts (raises NotEnrolled without a device file)."""
     logs.protect_privacy()
     identity, enrolled_url = load_identity(config.device_file)
     hub_url = pinned_hub_url(config, enrolled_url)
@@ -73,10 +98,33 @@ def build_service(config: Config, reader=None, dispatch: Callable | None = None,
     cache.use_key(key)  # views cached under another key (an older kiosk's, the hub's old one) are dropped
     cache.purge_expired(config.cache_ttl_s)
     sync = SyncWorker(outbox, cache, hub, config, identity)
+    return Core(config, identity, hub, outbox, cache, sync, ImageStore(cache, hub, config.images_dir), hub_url, key)
+
+
+def open_reader(config: Config, core: Core | None):
+    """The reader named in the configuration (built, not started); phones sign the kiosk's id."""
+    import drivers
+    return drivers.open_reader(config.reader, kiosk_id=core.identity.device_id if core else "")
+
+
+def build_service(config: Config, reader=None, dispatch: Callable | None = None, with_reader: bool = True) -> KioskService:
+    """An enrolled kiosk's service (raises NotEnrolled, ConfigError)."""
+    core = build_core(config)
     if reader is None and with_reader:
-        import drivers
-        reader = drivers.open_reader(config.reader, kiosk_id=identity.device_id)
-    service = KioskService(config, identity, hub, outbox, cache, sync, reader=reader, dispatch=dispatch,
-                           hub_url=hub_url, cache_key=key)
-    sync.heartbeat_extra = lambda: {"reader_state": service.reader_status.state.value}
-    return service
+        reader = open_reader(core.config, core)
+    return KioskService(core.config, core, reader=reader, dispatch=dispatch, build_core=build_core,
+                        open_reader=open_reader if with_reader else None)
+
+
+def open_service(config: Config, reader=None, dispatch: Callable | None = None) -> KioskService:
+    """The kiosk's service, enrolled or not: a kiosk that is not (or whose device file names no
+    hub) starts with only the technician's Set up and settings, and `reenroll` completes it."""
+    try:
+        return build_service(config, reader=reader, dispatch=dispatch)
+    except E.NotEnrolled:
+        log.warning("this kiosk is not enrolled: only the technician screen can help")
+    except E.ConfigError as exc:  # e.g. a device file that names no hub: a technician re-enrolls
+        log.error("the kiosk cannot start: %s", exc.detail)
+    private_dir(config.data_dir)
+    return KioskService(settle(config), None, reader=reader, dispatch=dispatch, build_core=build_core,
+                        open_reader=open_reader)

@@ -1,5 +1,7 @@
-"""The `kiosk` command: thin over the library. Each command opens what it needs, calls one
-thing, and turns a `KioskError` into a message and an exit code (never a traceback).
+"""The kiosk core's commands (tap, enroll, status, sync, outbox, tag, doctor), thin over the
+library; the `kiosk` command (launch/cli.py) adds the UI's and the hub's. Each command opens
+what it needs, calls one thing, and turns a `KioskError` into a message and an exit code
+(never a traceback).
 
 Exit codes: 0 ok, 1 a tap or check failed, 2 usage or configuration, 3 hub unavailable.
 """
@@ -10,7 +12,6 @@ import json
 import logging
 import sqlite3
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 from kiosk import __version__, logs
 from kiosk import errors as E
 from kiosk.config import Config, load_config
+from kiosk.results import Mode
 
 log = logging.getLogger("kiosk")
 DEMO_CODE = "DEMO"
@@ -25,35 +27,6 @@ DEMO_CODE = "DEMO"
 
 def _config(args, **overrides) -> Config:
     return load_config(args.config, overrides={"data_dir": args.data_dir, **overrides})
-
-
-# -- hub ------------------------------------------------------------------------
-def cmd_hub(args) -> int:
-    """`kiosk hub ...` is the hub's own command (hub/cli.py); the kiosk config gives the default file."""
-    from hub.cli import main as hub_main
-
-    return hub_main(args.hub_args, default_db=_config(args).data_dir / "hub.db")
-
-
-def cmd_demo_cards(args) -> int:
-    from hub import demo
-
-    cards, products = demo.demo_cards(), demo.demo_products(limit=args.products)
-    if args.json:
-        print(json.dumps({"cards": cards, "products": products}, ensure_ascii=False, indent=2))
-        return 0
-    print("Shopper cards (NDEF URI on an NTAG213):")
-    for card in cards:
-        if card["kind"] == "shopper":
-            print(f"  {card['name']:<12} {card['locale']}  {card['uri']}")
-    print("Staff and technician badges (UID-only cards, PIN %s):" % demo.DEMO_PIN)
-    for card in cards:
-        if card["kind"] != "shopper":
-            print(f"  {card['name']:<20} uid {card['uid']}")
-    print(f"Products (first {len(products)}; GS1 Digital Link):")
-    for product in products:
-        print(f"  {product['title']:<28} {product['uri']}")
-    return 0
 
 
 # -- kiosk ----------------------------------------------------------------------
@@ -139,6 +112,8 @@ def cmd_tap(args) -> int:
         service.prime()
         for read in reads:
             result = service.handle_tag(read)
+            if service.mode == Mode.PIN:  # a badge: there is no PIN pad here, the next tap is a shopper's
+                service.reset()
             out = tap_json(result, service.config.language, service.config.languages)
             failed |= out["kind"] == "error"
             if args.json:
@@ -338,74 +313,18 @@ def cmd_doctor(args) -> int:
     return doctor.exit_code(checks)
 
 
-def cmd_demo(args) -> int:
-    from hub.app import HubSettings
-    from hub.server import EmbeddedHub
-
-    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
-    config = load_config(args.config, overrides={"data_dir": data_dir, "reader": "simulated"})
-    if not config.technician_pin_hash:  # the demo technician PIN, like the demo badges' (README)
-        from hub.demo import DEMO_PIN
-        from kiosk.staff import hash_pin
-        config = config.replace(technician_pin_hash=hash_pin(DEMO_PIN))
-    hub = EmbeddedHub(HubSettings(db_path=config.data_dir / "hub.db", demo=True)).start()
-    shop = None
-    try:
-        from hub import demo as demo_world
-        first = next(c for c in demo_world.demo_cards() if c["kind"] == "shopper")
-        print(f"demo: a shopper's own page (the demo card of {first['name']}): open "
-              f"{hub.settings.public_url}/s/{demo_world.token_for(0)} in a browser on this machine and set it up "
-              f"with a passkey; later visits sign in at {hub.settings.public_url}/me", file=sys.stderr)
-        from hub.demo_shop import DemoShop
-        shop = DemoShop(hub.settings.public_url).start()
-        print(f"demo: the web shop of Lotus & Linen (saves to the same wishlist): open {shop.url}", file=sys.stderr)
-        from kiosk.app import ensure_enrolled
-        ensure_enrolled(config, hub.url, DEMO_CODE)
-        from ui.app import run_kiosk
-        return run_kiosk(config.replace(hub_url=hub.url), demo=True, max_seconds=args.max_seconds,
-                         screenshot=args.screenshot)
-    finally:
-        if shop is not None:
-            shop.stop()
-        hub.stop()
-
-
-def cmd_run(args) -> int:
-    from kiosk.app import pinned_hub_url
-    from kiosk.hubclient import transport_problem
-    from kiosk.provisioning import load_identity
-    from ui.app import run_kiosk
-
-    config = _config(args, fullscreen=True)
-    try:  # a token pinned to another hub, or a plain http:// hub: refuse before the screen comes up
-        url = pinned_hub_url(config, load_identity(config.device_file)[1])
-        problem = transport_problem(url, config.allow_insecure_hub)
-        if problem:
-            raise E.ConfigError(problem)
-    except E.NotEnrolled:
-        pass  # the technician screen enrolls it
-    return run_kiosk(config, demo=False)
-
-
 # -- wiring ---------------------------------------------------------------------
-def parser() -> argparse.ArgumentParser:
+def parser(extend=None) -> argparse.ArgumentParser:
+    """The core's commands; `extend(subparsers)` adds those of the layers above (launch/cli.py:
+    hub, demo, run, demo-cards), which this package never imports."""
     p = argparse.ArgumentParser(prog="kiosk", description="NFC check-in kiosk")
     p.add_argument("--version", action="version", version=__version__)
     p.add_argument("--config", help="TOML config file (default: the platform config dir)")
     p.add_argument("--data-dir", help="where the kiosk keeps its outbox, cache and identity")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("hub", help="run the reference hub (`kiosk hub --help` for its options)", add_help=False)
-    s.add_argument("hub_args", nargs=argparse.REMAINDER)
-    s.set_defaults(func=cmd_hub)
-
-    s = sub.add_parser("demo", help="the kiosk UI with an embedded demo hub and a simulated reader")
-    s.add_argument("--max-seconds", type=float, help="quit after this long (for scripted runs)")
-    s.add_argument("--screenshot", help="save a screenshot of the first shopper screen here")
-    s.set_defaults(func=cmd_demo)
-    sub.add_parser("run", help="the kiosk, full screen and locked down").set_defaults(func=cmd_run)
-
+    if extend is not None:
+        extend(sub)
     s = sub.add_parser("tap", help="tap tags through the full service, headless")
     s.add_argument("--uri", dest="taps", action="append", type=lambda v: ("uri", v), default=[])
     s.add_argument("--uid", dest="taps", action="append", type=lambda v: ("uid", v))
@@ -441,14 +360,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true"), s.add_argument("--reader", help="reader spec to check")
     s.add_argument("--development", action="store_true", help="a test machine: the virtual reader is only a warning")
     s.set_defaults(func=cmd_doctor)
-    s = sub.add_parser("demo-cards", help="the demo world's cards and product tags")
-    s.add_argument("--json", action="store_true"), s.add_argument("--products", type=int, default=10)
-    s.set_defaults(func=cmd_demo_cards)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = parser()
+def main(argv: list[str] | None = None, extend=None) -> int:
+    p = parser(extend)
     args, extra = p.parse_known_args(argv)
     if args.command == "hub":  # everything after `hub` is the hub's own command line
         args.hub_args = extra + args.hub_args

@@ -5,8 +5,20 @@ Every message a person sees is chosen by the UI from `code`; `detail` is for tec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from kiosk.api import ShopperView
+
+
+class Mode(str, Enum):
+    """What the kiosk is doing; KioskService owns it and decides what a tap means in it."""
+
+    ATTRACT = "attract"  # waiting: a card opens a visit, a product tap shows the product
+    SHOPPER = "shopper"  # a visit: product taps are scanned and saved to the wishlist
+    PIN = "pin"  # staff or a technician type a PIN: a tap records nothing
+    STAFF = "staff"  # staff unlocked: a shopper's tap looks them up, a product's shows its stock
+    TECHNICIAN = "technician"  # technician unlocked: a tap records nothing
+    READER_TEST = "reader_test"  # the technician's reader test: a tap is only described
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,30 @@ class ErrorResult:
 
 
 @dataclass(frozen=True)
+class TapIgnored:
+    """A tap in a mode where it means nothing (PIN entry, technician): nothing was recorded."""
+
+    mode: str
+
+
+@dataclass(frozen=True)
+class ReaderChanged:
+    """The reader came, went or failed. `ok`: it can read taps now (or is starting)."""
+
+    ok: bool
+    state: str  # drivers' ReaderState value: starting | connected | disconnected | failed | stopped
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class OnlineChanged:
+    """The hub became reachable or not, as the sync worker last saw it."""
+
+    online: bool
+    depth: int = 0  # events waiting in the outbox
+
+
+@dataclass(frozen=True)
 class SessionEnded:
     reason: str  # done | idle | revoked (erased or card revoked at the hub) | refused (device token refused) | ...
 
@@ -86,7 +122,7 @@ class KioskStatus:
     device_revoked: bool = False  # removed from the fleet: nothing is sent until it is enrolled again
 
 
-TapResult = ShopperResult | ProductResult | BadgeResult | ErrorResult
+TapResult = ShopperResult | ProductResult | BadgeResult | ErrorResult | TapIgnored
 
 
 # -- staff, technician and images (the touch UI; docs/ui.md) ---------------------

@@ -1,6 +1,6 @@
 """Entry point of the PyInstaller bundle: the same `kiosk` command."""
 import sys
 
-from kiosk.cli import main
+from launch.cli import main
 
 sys.exit(main())

@@ -41,7 +41,7 @@ def hub_cli(capsys, *argv):
 
 def kiosk(*args, data_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
-    return subprocess.run([sys.executable, "-m", "kiosk.cli", "--data-dir", str(data_dir), *args],
+    return subprocess.run([sys.executable, "-m", "launch", "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, timeout=90, env=env)
 
 

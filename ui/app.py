@@ -1,6 +1,6 @@
 """The Kivy app: it only wires. The service decides; screens show results.
 
-    run_kiosk(config, demo=True)
+    run_kiosk(config)        # `kiosk run`; the demo passes demo=True and its tap bar (launch/demo.py)
 
 `kiosk run` is full screen and locked down: Escape and F1 do nothing, there is no settings
 panel, the window refuses to close, no cursor, no screen blanking, and exactly one input
@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-KV_DIR = Path(__file__).parent / "kv"
 INPUT_PROVIDERS = {
     "mouse": ("mouse", "mouse,disable_multitouch"),  # SDL: touch screens arrive as mouse events
     "hidinput": ("touchscreen", "probesysfs,provider=hidinput"),
@@ -56,12 +55,16 @@ def _configure_kivy(fullscreen: bool, input_provider: str = "mouse") -> None:
     Config.set("input", name, value)
 
 
-def run_kiosk(config, demo: bool = False, max_seconds: float | None = None, screenshot: str | None = None) -> int:
+def run_kiosk(config, demo: bool = False, max_seconds: float | None = None, screenshot: str | None = None,
+              below=None) -> int:
+    """The kiosk on screen: Kivy configured, the service built (enrolled or not) with Kivy's
+    clock as its dispatch, and handed to the App. `below(service)`: the demo's tap bar."""
     locked_down = config.fullscreen and not demo
     _configure_kivy(locked_down, config.input_provider)
     from kivy.base import ExceptionHandler, ExceptionManager
 
-    from ui.kiosk_app import KioskApp
+    from kiosk.app import open_service
+    from ui.kiosk_app import KioskApp, clock_dispatch
 
     class KeepRunning(ExceptionHandler):
         """Log an unexpected exception in a frame and keep the kiosk on screen."""
@@ -73,7 +76,7 @@ def run_kiosk(config, demo: bool = False, max_seconds: float | None = None, scre
             return ExceptionManager.PASS
 
     ExceptionManager.add_handler(KeepRunning())
-
-    app = KioskApp(config, demo=demo, max_seconds=max_seconds, screenshot=screenshot, locked_down=locked_down)
+    service = open_service(config, dispatch=clock_dispatch)
+    app = KioskApp(service, max_seconds=max_seconds, screenshot=screenshot, locked_down=locked_down, below=below)
     app.run()
     return 0

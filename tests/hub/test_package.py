@@ -28,7 +28,7 @@ def test_the_kiosk_core_loads_nothing_of_the_hub():
 
 
 def test_kiosk_hub_is_the_hubs_own_command(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "kiosk.cli", "hub", "--db", "/proc/no-such-dir/hub.db"],
+    run = subprocess.run([sys.executable, "-m", "launch", "hub", "--db", "/proc/no-such-dir/hub.db"],
                          cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 2
     assert "cannot open the database /proc/no-such-dir/hub.db" in run.stderr

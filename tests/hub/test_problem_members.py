@@ -19,7 +19,7 @@ from kiosk import errors as E
 from kiosk.app import build_service
 from kiosk.hubclient import HubClient, problem_members
 from kiosk.results import BadgeResult
-from kiosk.service_staff import _staff_refusal
+from kiosk.desk import _staff_refusal
 
 MAI_UID = "04a1b2c3d4e501"
 WRONG = "000000"
@@ -100,7 +100,7 @@ def test_the_hub_client_keeps_the_members_and_the_service_shows_them(hub, enroll
     try:
         tapped = service.handle_tag(TagRead("simulated", UID_ONLY, uid=bytes.fromhex(MAI_UID)))
         assert isinstance(tapped, BadgeResult) and tapped.role == "staff"
-        results = [service.unlock_staff(tapped, WRONG) for _ in range(5)]
+        results = [service.desk.unlock_staff(tapped, WRONG) for _ in range(5)]
         assert [(r.code, r.tries_left) for r in results[:4]] == [("wrong_pin", n) for n in (4, 3, 2, 1)]
         assert (results[4].code, results[4].locked_for_s) == ("locked", 300.0)
     finally:

@@ -302,25 +302,25 @@ def test_a_revoked_kiosk_keeps_its_outbox_stops_calling_and_delivers_after_enrol
 
 
 def test_the_technician_re_enrolls_a_revoked_kiosk_with_events_waiting(hub, enrolled):
-    """The technician screen's enrollment (KioskService.provision) is refused while events wait
-    for the hub, except for a refused or removed kiosk enrolling with that same hub again."""
+    """The technician screen's enrollment (KioskService.reenroll) is refused while events wait
+    for the hub, except for a refused or removed kiosk enrolling with that same hub again: then
+    the same service carries on with its new identity and delivers what waited."""
     service = build_service(enrolled, with_reader=False)
     try:
         service.outbox.append(api.SCAN, {"gtin": product(1)[0]})
-        assert service.provision(hub.url, "DEMO").code == "events_waiting"
-        brands.revoke_device(hub.store, "lotus", service.identity.device_id)
+        assert service.reenroll(hub.url, "DEMO").code == "events_waiting"
+        old_id = service.identity.device_id
+        brands.revoke_device(hub.store, "lotus", old_id)
         service.sync_now()
         assert service.status().device_revoked
-        assert service.provision("https://other.example", "DEMO").code == "events_waiting"
-        again = service.provision(hub.url, "DEMO")
-        assert again.ok and again.device_id != service.identity.device_id
+        assert service.reenroll("https://other.example", "DEMO").code == "events_waiting"
+        again = service.reenroll(hub.url, "DEMO")
+        assert again.ok and again.device_id != old_id and service.identity.device_id == again.device_id
+        assert not service.status().device_revoked
+        assert service.sync_now()["created"] == 1
+        assert service.handle_tag(card(0)).view.display_name == "Emma"  # the new identity is heard
     finally:
         service.stop()
-    fresh = build_service(enrolled, with_reader=False)
-    try:
-        assert fresh.sync.drain()["created"] == 1
-    finally:
-        fresh.stop()
 
 
 def test_heartbeat_carries_the_kiosk_clock_and_free_disk(hub, enrolled):

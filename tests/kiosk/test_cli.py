@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from kiosk.cli import parser
+from launch.cli import parser
 from hub import demo
 
 
 def kiosk(*args, data_dir, check=False):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
-    result = subprocess.run([sys.executable, "-m", "kiosk.cli", "--data-dir", str(data_dir), *args],
+    result = subprocess.run([sys.executable, "-m", "launch", "--data-dir", str(data_dir), *args],
                             capture_output=True, text=True, timeout=60, env=env)
     if check:
         assert result.returncode == 0, result.stderr

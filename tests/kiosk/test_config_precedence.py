@@ -109,9 +109,11 @@ def test_the_running_service_takes_the_new_pin_through_its_settings(hub, enrolle
     service = build_service(enrolled.replace(technician_pin_hash=hash_pin("1234")), with_reader=False)
     try:
         result, config = change_technician_pin(service.config, "1234", "246813", "246813",
-                                               save=service.update_settings)
+                                               save=service.desk.update_settings)
         assert result.ok and config is service.config and verify_pin("246813", config.technician_pin_hash)
-        assert service.unlock_technician("246813").ok and not service.unlock_technician("1234").ok
+        assert service.ask_pin()  # the PIN screen: a right PIN opens technician mode, nothing else does
+        assert not service.desk.unlock_technician("1234").ok and service.mode == "pin"
+        assert service.desk.unlock_technician("246813").ok and service.mode == "technician"
     finally:
         service.stop()
 
@@ -143,7 +145,7 @@ def second_hub(tmp_path, demo_db):
 
 def test_a_kiosk_re_enrolled_on_screen_with_a_new_hub_keeps_it_after_a_restart(hub, enrolled, second_hub, tmp_path):
     """The TOML file still names the old hub; the technician screen's enrollment (the service's
-    provision verb, the real enrollment path) moves the kiosk to the new one, and the restarted
+    reenroll verb, the real enrollment path) moves the kiosk to the new one, and the restarted
     kiosk sends its new token there, not to the old hub."""
     toml = write_toml(tmp_path / "kiosk.toml", data_dir=str(enrolled.data_dir), hub_url=hub.url)
     service = build_service(load_config(toml, environ={}), with_reader=False)
@@ -151,8 +153,9 @@ def test_a_kiosk_re_enrolled_on_screen_with_a_new_hub_keeps_it_after_a_restart(h
     try:
         assert service.hub.base_url == hub.url and service.handle_tag(card(0)).view.display_name == "Emma"
         service.sync_now()
-        result = service.provision(second_hub.url, "DEMO")
+        result = service.reenroll(second_hub.url, "DEMO")
         assert result.ok and result.hub_url == second_hub.url
+        assert service.hub.base_url == second_hub.url  # the running kiosk moved at once, not only after a restart
     finally:
         service.stop()
     identity, enrolled_url = load_identity(enrolled.device_file)

@@ -10,14 +10,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from kiosk.doctor import (
-    CRITICAL, FAIL, OK, PCSCD_NOT_RUNNING, PYSCARD_MISSING, UDEV_RULE_FILE, VPCD_DRIVER, WARN, Check,
-    PcscListing, SystemProbe, exit_code, format_human, run_checks, to_json,
-)
+from drivers.probe import PCSCD_NOT_RUNNING, PYSCARD_MISSING, UDEV_RULE_FILE, VPCD_DRIVER, PcscListing
+from kiosk.doctor import CRITICAL, FAIL, OK, WARN, Check, SystemProbe, exit_code, format_human, run_checks, to_json
 
 ACR122U = dict(vid=0x072F, pid=0x2200, product="ACR122U PICC Interface")
 RCS380 = dict(vid=0x054C, pid=0x06C3, product="RC-S380/P")
@@ -348,6 +347,14 @@ def test_json_and_exit_codes():
     assert exit_code(checks + [Check("c", FAIL, "bad", "f"), Check("d", CRITICAL, "worse", "f")]) == 2
     with pytest.raises(AttributeError):
         checks[0].status = FAIL  # frozen
+
+
+def test_the_hardware_probe_is_the_drivers_and_loads_nothing_of_the_kiosk():
+    """drivers/ imports neither kiosk/ nor ui/ (DESIGN.md section 2), nor nfcpy or pyscard until it probes."""
+    code = "import sys, drivers.probe; print('\\n'.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2],
+                         capture_output=True, text=True, check=True).stdout
+    assert not {m.split(".")[0] for m in out.split()} & {"kiosk", "ui", "hub", "nfc", "smartcard"}
 
 
 # -- the real machine ------------------------------------------------------------------------

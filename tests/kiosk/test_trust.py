@@ -23,7 +23,7 @@ from kiosk.app import build_service, ensure_enrolled
 from kiosk.config import load_config
 from kiosk.hubclient import HubClient, transport_problem
 from kiosk.results import ErrorResult, ProductResult, SessionEnded, ShopperResult
-from kiosk.service import KioskService
+from kiosk.desk import enroll_device
 from tests.taps import card, product
 
 META = bytes.fromhex("5f3a1c0e9b7d24681357acebdf024680")
@@ -296,7 +296,7 @@ def test_a_refused_device_token_shows_no_profile_and_tells_the_technician(hub_db
         restarted.stop()
 
     with restart(hub_db, port) as back:
-        enrolled_again = KioskService.enroll_device(enrolled, back.url, "DEMO")
+        enrolled_again = enroll_device(enrolled, back.url, "DEMO")
         assert enrolled_again.ok
         fresh = build_service(enrolled, with_reader=False)
         try:
@@ -331,7 +331,7 @@ def test_a_plain_http_hub_off_loopback_is_refused_unless_explicitly_allowed(tmp_
     with pytest.raises(E.ConfigError, match="https://"):
         ensure_enrolled(config, "http://192.0.2.10:8080", "DEMO")  # refused before any packet is sent
     assert not config.device_file.exists()
-    result = KioskService.enroll_device(config, "http://hub.example.com", "DEMO")
+    result = enroll_device(config, "http://hub.example.com", "DEMO")
     assert not result.ok and result.code == "insecure_url"
     for fine in ("http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "http://127.8.0.1",
                  "https://hub.example.com", "https://192.0.2.10"):
@@ -372,7 +372,7 @@ def test_data_files_are_private_and_doctor_reports_a_bad_mode(hub, enrolled):
     service = build_service(enrolled, with_reader=False)
     try:
         service.handle_tag(card(0))
-        service.update_settings(language="vi")
+        service.desk.update_settings(language="vi")
         service.sync_now()
         data = enrolled.data_dir
         assert _mode(data) == 0o700

@@ -23,7 +23,7 @@ class HubProcess:
 
     def start(self, timeout=20):
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "hub", "--db", str(self.db), "--port",
+        self.proc = subprocess.Popen([sys.executable, "-m", "launch", "hub", "--db", str(self.db), "--port",
                                       str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -126,7 +126,7 @@ def kiosk(enrolled):
         config = enrolled.replace(technician_pin_hash=hash_pin("1234", salt=b"test-salt-16byte"),
                                   **{"idle_warning_s": 20.0, "idle_timeout_s": 30.0, **settings})
         service = build_service(config, reader=reader, dispatch=lambda fn: Clock.schedule_once(lambda dt: fn()))
-        app = KioskApp(config, service=service)
+        app = KioskApp(service)
         app._run_prepare()  # builds the root and opens the window, like App.run() without the loop
         made.append(app)
         driver = Driver(app, reader)

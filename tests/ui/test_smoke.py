@@ -56,7 +56,7 @@ def test_the_ui_clock_pings_systemd_watchdog(enrolled, tmp_path):
     old = kiosk_app.WATCHDOG_PING_S
     kiosk_app.WATCHDOG_PING_S = 0.1
     config = enrolled.replace(notify_socket=str(path))
-    app = KioskApp(config, service=build_service(config, reader=SimulatedReader()))
+    app = KioskApp(build_service(config, reader=SimulatedReader()))
     app._run_prepare()
     got = []
     try:
@@ -87,7 +87,9 @@ def test_demo_bar_sits_below_the_kiosk_screens_not_over_them(enrolled):
 
     from kivy.clock import Clock
     service = build_service(enrolled, reader=SimulatedReader(), dispatch=lambda fn: Clock.schedule_once(lambda dt: fn()))
-    app = KioskApp(enrolled, demo=True, service=service)
+    from launch.demo import _bar, demo_taps
+    taps = demo_taps()
+    app = KioskApp(service, below=lambda s: _bar(s, taps))
     app._run_prepare()
     try:
         for _ in range(3):
@@ -118,7 +120,7 @@ def test_kiosk_demo_runs_and_quits_cleanly_without_a_sound_card(tmp_path):
     assert not no_sound_card({}, tmp_path / "snd")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "SDL_AUDIO", "KIVY_"))}
     env["KIVY_HOME"] = str(tmp_path / "kivy-home")
-    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "--data-dir", str(tmp_path / "data"), "demo",
+    proc = subprocess.run([sys.executable, "-m", "launch", "--data-dir", str(tmp_path / "data"), "demo",
                            "--max-seconds", "3"], env=env, capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -5,22 +5,17 @@ twice; checked and hashed off the UI thread, kept hashed in the device settings)
 hidden long press plus badge or PIN."""
 from __future__ import annotations
 
-import logging
 import time
 
-from kivy.app import App
 from kivy.properties import BooleanProperty, DictProperty, NumericProperty, StringProperty
 from kivy.uix.screenmanager import Screen
 
-from kiosk import errors as E
 from ui import format as fmt
 from ui.i18n import tr
 from ui.widgets import KLabel
 
 TABS = ("health", "reader", "setup", "settings")  # and "pin", reached from Settings
 PIN_FIELDS = ("old", "new", "again")
-
-log = logging.getLogger(__name__)
 
 
 class HealthRow(KLabel):
@@ -248,31 +243,8 @@ class TechnicianScreen(Screen):
             self.message = tr._("Choose 6 to 12 digits, not a run like 123456 or 111111.")
 
     def on_change_pin(self, old: str, new: str, again: str) -> None:
-        """The change runs here unless the App handles the event: checked and hashed (scrypt,
-        slow) on the App's worker thread, stored by the service (update_settings) so the
-        running kiosk takes the new PIN at once; the verdict comes back on the Kivy clock."""
-        app = App.get_running_app()
-        service = getattr(app, "service", None)
-        config = service.config if service is not None else app.kiosk_config
-        save = service.update_settings if service is not None else None
-
-        def change():
-            from kiosk.results import StaffResult
-            try:
-                if service is not None:  # the service's verb: it keeps the new config itself
-                    return service.change_technician_pin(old, new, again), service.config
-                from kiosk.staff import change_technician_pin  # not enrolled yet: no service to ask
-                return change_technician_pin(config, old, new, again, save=save)
-            except (ValueError, OSError, E.KioskError):
-                log.error("the new technician PIN could not be stored", exc_info=True)
-                return StaffResult(False, "technician", code="not_saved"), config
-
-        def done(answer) -> None:
-            result, new_config = answer
-            if result.ok:
-                app.kiosk_config = new_config
-            self.pin_changed(result)
-        app.background.run(change, then=done, keep=True)
+        """The router changes it through the service (hashed off the UI thread) and hands the
+        verdict back to `pin_changed`."""
 
     def clear(self) -> None:
         self.health, self.reads, self.code, self.message = None, [], "", ""

@@ -12,6 +12,7 @@ from drivers import hce
 from drivers.base import HCE, TYPE2, TYPE3, TYPE4, UID_ONLY, UNSUPPORTED, ReaderState
 from drivers.hce_phone import Phone
 from drivers.nfcpy_reader import DEFAULT_TARGETS, NfcpyReader
+from kiosk import api
 from tests.drivers.nfcpy.conftest import KIOSK_ID, no_new_reads, settle, uri_message
 from tests.emulators.nfc_udp import Felica, Ntag213, phone, type4_tag
 
@@ -60,9 +61,9 @@ def test_phone_answer_verifies_against_its_key(field, start_reader):
         assert (read.technology, read.uid, read.problem) == (HCE, card.uid, None)
         answer = read.hce
         assert (answer.credential_id, answer.kiosk_id) == ("cred-31337", KIOSK_ID)
-        key.verify(answer.signature, hce.signed_message(answer.nonce, answer.kiosk_id))
+        key.verify(answer.signature, api.hce_signed_message(answer.nonce, answer.kiosk_id))
         with pytest.raises(InvalidSignature):
-            key.verify(answer.signature, hce.signed_message(answer.nonce, "another-kiosk"))
+            key.verify(answer.signature, api.hce_signed_message(answer.nonce, "another-kiosk"))
         nonces.append(answer.nonce)
         field.remove()
         settle(field)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from drivers import hce
 from drivers.base import HCE, MALFORMED, MAX_NDEF_BYTES, MOVED, TYPE2, TYPE4, UID_ONLY, ReaderState
 from drivers.hce_phone import Phone
+from kiosk import api
 from tests.emulators.type4 import Type4NdefCard, capability_container
 from tests.emulators.vpcd_card import ATR_ULTRALIGHT, PulledAway, Type2Card, UidOnlyCard
 
@@ -41,7 +42,7 @@ def test_phone_answers_the_signed_challenge(pcscd, cards, start_reader):
     assert answer.credential_id == "cred-123" and answer.kiosk_id == "store-7-door"
     assert len(answer.nonce) == hce.NONCE_BYTES
     public_key = Ed25519PublicKey.from_public_bytes(phone.public_key_bytes())
-    public_key.verify(answer.signature, hce.signed_message(answer.nonce, "store-7-door"))
+    public_key.verify(answer.signature, api.hce_signed_message(answer.nonce, "store-7-door"))
     assert 0 < read.read_ms < 200
 
 

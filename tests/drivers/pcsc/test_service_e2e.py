@@ -66,7 +66,7 @@ def test_type4_card_phone_and_badge_through_the_service(hub, pcscd, cards, kiosk
 
 def kiosk_cli(*args, data_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
-    return subprocess.run([sys.executable, "-m", "kiosk.cli", "--data-dir", str(data_dir), *args],
+    return subprocess.run([sys.executable, "-m", "launch", "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, timeout=60, env=env)
 
 
