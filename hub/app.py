@@ -1,4 +1,7 @@
-"""The hub's HTTP API (FastAPI), assembled from explicit parts by `create_app`.
+"""The hub's HTTP API (FastAPI), assembled from explicit parts by `create_app`: the intake in
+front of it all (hub/intake.py), the answers to failures, the gates that check a kiosk's token
+or a brand's key before a body is read, then every part's routes (the kiosk's in
+hub/kiosk_api.py, staff, admin, the brand and channel APIs, the pages).
 
 Every kiosk call needs `Authorization: Bearer <device token>`; the token scopes it to one
 brand and one store. Errors are `application/problem+json` (RFC 9457). OpenAPI is served
@@ -8,15 +11,13 @@ at `/openapi.json`.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
@@ -26,8 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kiosk import __version__, api
-from hub import brand_api, brands, credentials, events, inputs, profile, ratelimit, revocations, shopper
+from hub import brand_api, brands, credentials, kiosk_api, ratelimit
 from hub import staff as staff_routes
+from hub.intake import Intake, problem
 from hub.metrics import Metrics
 from hub.store import Device, HubFailure, HubStore
 
@@ -86,121 +88,9 @@ class HubSettings:
                    public_url=overrides.pop("public_url", environ.get("KIOSK_HUB_PUBLIC_URL", "")))
 
 
-class EnrollBody(BaseModel):
-    code: str = Field(min_length=1, max_length=128)
-    name: str = Field(default="kiosk", max_length=80)
-    # a kiosk enrolling again after its brand revoked it: its old token (its queued events
-    # that point at the old device's check-ins are then accepted from the new one)
-    previous_token: str = Field(default="", max_length=256)
-
-
-class CheckinBody(BaseModel):
-    credential: dict[str, Any]
-    # The kiosk's id for this visit: with it the hub records the check-in itself (the visit is
-    # counted once however often the call is retried) and the visit's events point at it.
-    checkin_id: str | None = Field(default=None, pattern=events.UUID_RE.pattern)
-
-
-class EventsBody(BaseModel):
-    events: list[dict[str, Any]] = Field(max_length=events.MAX_BATCH)
-
-
 class PhoneKeyBody(BaseModel):
     credential_id: str = Field(min_length=1, max_length=64)
     public_key: str = Field(min_length=64, max_length=64, description="Ed25519 public key, hex")
-
-
-def problem(status: int, ptype: str, title: str, detail: str = "", headers: dict | None = None,
-            extra: dict | None = None) -> JSONResponse:
-    """An RFC 9457 answer; `extra` adds extension members (never over the standard ones)."""
-    body = {**(extra or {}), "type": ptype, "title": title, "status": status, "detail": detail or title}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
-
-
-class Intake:
-    """Every request passes here first (plain ASGI, in front of FastAPI):
-
-    - a body over `limit` bytes is refused with 413 as it streams in (a missing or lying
-      Content-Length, chunked encoding), before the app sees any of it; a body within the
-      limit is read whole and handed on;
-    - the app's blocking work runs on `threads` worker threads, as many as the connection
-      pool holds: more threads would only queue for connections while fighting over the GIL;
-    - a known kiosk past its request rate (`gate`) is answered 429 before its body is read,
-      after a pause of HOLD_S (at most MAX_HELD held at once);
-    - past `max_in_flight` requests at once the hub sheds: 503 `busy` with Retry-After, at
-      once, instead of queueing work whose client will have given up (a kiosk keeps its events
-      in its outbox and shows its cached view). Health and readiness are never shed.
-    """
-
-    ALWAYS = ("/v1/health", "/v1/ready", "/metrics")
-    HOLD_S, MAX_HELD = 1.0, 1000  # a rate-limited request's pause, and how many are held at once
-
-    def __init__(self, app, limit: int, threads: int, max_in_flight: int, metrics: Metrics | None = None,
-                 gate=None, limits: dict | None = None) -> None:
-        self.app, self.limit, self.threads, self.max_in_flight = app, limit, threads, max_in_flight
-        self.metrics, self.gate, self.limits = metrics, gate, limits or {}
-        self.in_flight, self.held, self._sized = 0, 0, False
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        if not self._sized:  # the limiter belongs to the running event loop
-            import anyio.to_thread
-            anyio.to_thread.current_default_thread_limiter().total_tokens = self.threads
-            self._sized = True
-        if self.in_flight >= self.max_in_flight and scope.get("path") not in self.ALWAYS:
-            if self.metrics:
-                self.metrics.inc("hub_requests_shed_total")
-            response = problem(503, api.PROBLEM_BASE + "busy", "the hub is busy; try again", headers={"Retry-After": "1"})
-            return await response(scope, receive, send)
-        refusal = await self.gate(scope) if self.gate else None
-        if refusal is not None:  # refused before its body is read (no token, a kiosk past its rate)
-            response, hold = refusal
-            if hold and self.held < self.MAX_HELD:  # after a pause: a flooder that ignores
-                self.held += 1                      # Retry-After is slowed to one request per
-                try:                                # connection a second
-                    await asyncio.sleep(self.HOLD_S)
-                finally:
-                    self.held -= 1
-            return await response(scope, receive, send)
-        self.in_flight += 1
-        try:
-            await self._admitted(scope, receive, send)
-        finally:
-            self.in_flight -= 1
-
-    async def _admitted(self, scope, receive, send) -> None:
-        path = scope.get("path") or ""
-        limit = self.limits.get(path) or next((v for k, v in self.limits.items() if k.endswith("*")
-                                               and path.startswith(k[:-1])), self.limit)
-        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
-        if length.isdigit() and int(length) > limit:
-            return await self._refuse(scope, receive, send, limit)
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None  # the client left: nothing to answer
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                return await self._refuse(scope, receive, send, limit)
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body, sent = b"".join(chunks), False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope, receive, send, limit: int) -> None:
-        response = problem(413, api.P_INVALID, "request too large",
-                           f"the body may be at most {limit} bytes", headers={"Connection": "close"})
-        await response(scope, receive, send)
 
 
 def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
@@ -384,109 +274,7 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     def get_metrics() -> PlainTextResponse:
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.post("/v1/devices/enroll")
-    def enroll(body: EnrollBody, request: Request) -> dict:
-        """Anyone may try a code; codes are guessed at most `enroll_per_client` times a minute
-        per client address and `enroll_hub_wide` times a minute in all (every process counted)."""
-        inputs.text(body.code, "code", 128)
-        inputs.text(body.name, "name", 80)
-        client = request.client.host if request.client else "unknown"
-        if not ratelimit.allow(store, f"enroll:client:{client}", settings.enroll_per_client, 60):
-            raise ratelimit.refused(60, "too many enrollment attempts from this address")
-        if not ratelimit.allow(store, "enroll:hub", settings.enroll_hub_wide, 60):
-            raise ratelimit.refused(60, "too many enrollment attempts")
-        result = store.enroll(body.code, body.name, body.previous_token)
-        metrics.inc("hub_enrollments_total")
-        return result
-
-    @app.post("/v1/checkins")
-    def checkin(body: CheckinBody, dev: Device = Depends(device)) -> dict:
-        with store.reading():  # the whole check-in on one pooled connection
-            try:
-                shopper_id = credentials.resolve(store, dev, inputs.credential(body.credential))
-                session, opening = store.session_statement(dev, shopper_id)
-                # the shopper's access log ("who saw my data") in the same trip as the view
-                access = shopper.record_access_statement(shopper_id, "checkin", dev, "kiosk", shopper.WHY_CHECKIN)
-                also = (opening, access, *store.visit_statements(dev, shopper_id, body.checkin_id)) if body.checkin_id \
-                    else (opening, access)
-                answers: list = []
-                view = profile.shopper_view(store, dev, shopper_id, also=also, answers=answers)
-                if body.checkin_id:
-                    store.check_visit(answers[-1], dev, shopper_id)
-            except HubFailure as failure:
-                metrics.inc("hub_checkins_refused_total")
-                if failure.kind == api.P_UNKNOWN_CREDENTIAL and body.checkin_id:  # a guest: kept for the card's claim
-                    shopper.record_guest_visit(store, dev, body.credential, body.checkin_id)
-                raise
-            metrics.inc("hub_checkins_total")
-            return {**view, "session": session}
-
-    @app.get("/v1/session/view")
-    def session_view(kiosk_session: str = Header(default="", alias=api.SESSION_HEADER),
-                     dev: Device = Depends(device)) -> dict:
-        """The checked-in shopper's current view (after a consent change), for the kiosk that
-        checked them in, while the session lasts. The token is a header, never in the URL."""
-        return profile.shopper_view(store, dev, store.session_shopper(dev, kiosk_session))
-
-    # Batches are bulk work no one waits on; check-ins have a shopper in front of the kiosk.
-    # At most `batch_lanes` batches are applied at once per process, the rest wait here (on
-    # no thread), so worker threads stay free for check-ins however many batches arrive.
-    # Past `batch_queue` batches waiting for a lane, a batch is shed (503 busy, Retry-After):
-    # the kiosk keeps it in its outbox and sends it again (idempotent by event id).
-    lanes = asyncio.Semaphore(settings.batch_lanes)
-    waiting = 0
-
-    @app.post("/v1/events:batch", response_model=None)
-    async def post_events(body: EventsBody, dev: Device = Depends(device)) -> dict | JSONResponse:
-        nonlocal waiting
-        if lanes.locked() and waiting >= settings.batch_queue:
-            metrics.inc("hub_batches_shed_total")
-            return problem(503, api.PROBLEM_BASE + "busy", "the hub is busy; send the batch again later",
-                           headers={"Retry-After": "2"})
-        waiting += 1
-        try:
-            await lanes.acquire()
-        finally:
-            waiting -= 1
-        try:
-            return {"results": await run_in_threadpool(events.ingest, store, dev, body.events, metrics)}
-        finally:
-            lanes.release()
-
-    @app.get("/v1/stores/{store_id}/inventory")
-    def inventory(store_id: str, since: str = Query(default="", max_length=18),
-                  dev: Device = Depends(device)) -> dict:
-        if store_id != dev.store_id:
-            raise HubFailure(api.P_FORBIDDEN, "this kiosk belongs to another store", 403)
-        items, cursor = store.inventory_delta(store_id, inputs.cursor(since))
-        return {"inventory": items, "cursor": str(cursor)}
-
-    @app.get("/v1/offers")
-    def offers(since: str = Query(default="", max_length=18), dev: Device = Depends(device)) -> dict:
-        items, cursor = store.offers_delta(dev.brand_id, dev.store_id, inputs.cursor(since))
-        return {"offers": items, "cursor": str(cursor)}
-
-    @app.get("/v1/revocations")
-    def get_revocations(since: str = Query(default="", max_length=18), dev: Device = Depends(device)) -> dict:
-        """What this kiosk must forget (consent revoked towards its brand, a credential revoked,
-        a shopper erased), pulled with inventory; each kiosk purges the shoppers named."""
-        items, cursor = revocations.delta(store, dev, inputs.cursor(since))
-        return {"revocations": items, "cursor": str(cursor)}
-
-    @app.post("/v1/devices/{device_id}/heartbeat", status_code=204)
-    def heartbeat(device_id: str, payload: dict[str, Any], dev: Device = Depends(device)) -> Response:
-        if device_id != dev.id:
-            raise HubFailure(api.P_FORBIDDEN, "a device reports only for itself", 403)
-        store.heartbeat(dev, payload)
-        metrics.inc("hub_heartbeats_total")
-        return Response(status_code=204)
-
-    @app.get("/v1/images/{gtin}.png")
-    def image(gtin: str, dev: Device = Depends(device)) -> Response:
-        png = store.image(gtin)
-        if png is None:
-            raise HubFailure(api.P_NOT_FOUND, "no image for this product", 404)
-        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+    kiosk_api.add_routes(app, store, settings, metrics, device)  # enroll, check-ins, events, sync pulls
 
     @app.post("/v1/shoppers/{shopper_id}/phone-keys", status_code=204, dependencies=[Depends(admin("phone-keys"))])
     def register_phone_key(shopper_id: str, body: PhoneKeyBody) -> Response:
@@ -506,8 +294,9 @@ def create_app(settings: HubSettings, store: HubStore | None = None) -> FastAPI:
     brand_api.add_routes(app, store, settings)  # a brand's catalog, stores, stock, offers and fleet
     from hub import channel_api
     channel_api.add_routes(app, store)  # a web shop's or app's wishlist calls (OAuth access tokens)
-    from hub import web
-    pages = web.add_routes(app, store, settings)  # the brand's fleet page (server rendered)
+    from hub import fleet_web, web
+    pages = web.add_routes(app, store, settings)  # what every page shares, and the static files
+    fleet_web.add_routes(app, store, pages)  # the brand's fleet page (server rendered)
     from hub import shopper_web
     shopper_web.add_routes(app, store, pages, settings.public_url or "http://localhost:8080")  # the shopper's own page
     from hub import oauth_web

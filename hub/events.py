@@ -31,6 +31,7 @@ proof can be checked in bulk (a card token or UID, a check-in reference, a sessi
 lookup per kind of proof and one multi-row insert per table, so a 200-event batch costs a
 handful of statements, not hundreds. An event carrying a one-time proof (an HCE answer, a SUN
 message) is applied on its own, in a savepoint, between the runs, after every event before it.
+What an event must be and prove before any of this is hub/event_rules.py.
 """
 from __future__ import annotations
 
@@ -38,34 +39,20 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import time
 
 from sqlalchemy.exc import DBAPIError
 
 from kiosk import api
-from hub import credentials, inputs, revocations, shopper
-from hub.profile import ALL_BRANDS
+from hub import credentials, revocations, shopper
+from hub.event_rules import (CHECKIN_PROOF_S, STAFF_RECENT_S, STAFF_SQL, Batch, Proofs, Rejected, anonymous, check_type,
+                             from_brand_of, gtin_of, in_run, malformed, refuse, tags_of)
 from hub.store import Device, HubFailure, HubStore, token_hash
 
 log = logging.getLogger(__name__)
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-MAX_BATCH = 500
-MAX_TAGS = 100  # a remove names the adds its kiosk had seen of one item
-MAX_FIELDS = 16
-MAX_STRING = 256
-MAX_URL = 2048
 # Fields that vary between retries of the same event and so stay out of its payload hash.
 TRANSIENT = ("seq", "attempt")
-CREDENTIAL_KINDS = (api.CRED_TOKEN, api.CRED_UID, api.CRED_HCE, api.CRED_SUN)
-BULK_KINDS = (api.CRED_TOKEN, api.CRED_UID)  # checked by keyed hash, in bulk
-PRESENT_S = HubStore.SESSION_TTL_S  # a check-in this recent shows the shopper at the kiosk
-NO_PROOF = "the event carries no proof of whose it is (a credential, a check-in or a session)"
-
-
-class Rejected(Exception):
-    pass
 
 
 def payload_hash(store: HubStore, event: dict) -> str:
@@ -91,7 +78,7 @@ def stored_body(event: dict) -> str:
 def ingest(store: HubStore, device: Device, events: list, metrics=None) -> list[dict]:
     """Apply a batch in one transaction (one fsync); the outcome of each event, in order. A
     batch refused whole from its events alone (malformed, no proofs) never opens one."""
-    early = [_malformed(event) for event in events]
+    early = [malformed(event) for event in events]
     if all(early):
         if metrics:
             for result in early:
@@ -114,16 +101,8 @@ def ingest(store: HubStore, device: Device, events: list, metrics=None) -> list[
     return results
 
 
-class Batch:
-    """What one batch knows as it goes: the check-ins it accepted (event id -> shopper), which
-    its later events may point at, and which count as "the shopper is present" for consent."""
-
-    def __init__(self) -> None:
-        self.checkins: dict[str, str] = {}
-
-
 def _ingest_batch(store: HubStore, conn, device: Device, events: list, early: list) -> list[dict]:
-    """`early`: each event's refusal from `_malformed`, or None."""
+    """`early`: each event's refusal from `malformed`, or None."""
     results: list[dict | None] = [None] * len(events)
     batch = Batch()
     run: list[int] = []
@@ -131,7 +110,7 @@ def _ingest_batch(store: HubStore, conn, device: Device, events: list, early: li
         refused = early[i]
         if refused is not None:
             results[i] = refused
-        elif _in_run(event):
+        elif in_run(event):
             run.append(i)
         else:
             _apply_run(store, conn, device, events, run, results, batch)
@@ -139,81 +118,6 @@ def _ingest_batch(store: HubStore, conn, device: Device, events: list, early: li
             results[i] = _ingest_one(store, device, event, batch)
     _apply_run(store, conn, device, events, run, results, batch)
     return results  # type: ignore[return-value]
-
-
-def _malformed(event) -> dict | None:
-    """What can be refused from the event alone (no database), before anything is written:
-    shape, sizes, and a proof of the right form."""
-    event_id = event.get("event_id") if isinstance(event, dict) else None
-    if not isinstance(event_id, str) or not UUID_RE.fullmatch(event_id):
-        return {"event_id": str(event_id)[:64], "status": api.REJECTED, "reason": "event_id must be a UUID"}
-    kind = event.get("type")
-    if kind not in api.EVENT_TYPES:
-        return _refuse(event_id, f"unknown event type {str(kind)[:40]!r}")
-    try:
-        _bounded(event)
-        if kind in (api.SCAN, api.WISHLIST_ADD):
-            _gtin(event)
-        elif kind == api.WISHLIST_REMOVE:
-            _tags(event)
-        elif kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE):
-            _from_brand(event)
-        for proof in ("credential", "checkin", "session"):
-            if proof in event and event[proof] is None:
-                raise Rejected(f"{proof} is null: leave it out or give one")
-        credential, checkin, session = event.get("credential"), event.get("checkin"), event.get("session")
-        if credential is not None and (not isinstance(credential, dict) or credential.get("kind") not in CREDENTIAL_KINDS):
-            raise Rejected("credential kind must be one of " + ", ".join(CREDENTIAL_KINDS) +
-                           " (a keyed hash is not a credential)")
-        if checkin is not None and (not isinstance(checkin, str) or not UUID_RE.fullmatch(checkin)):
-            raise Rejected("checkin must be the event id of the visit's check-in")
-        if session is not None and not isinstance(session, str):
-            raise Rejected("session must be the token of a check-in session")
-        if kind == api.CHECKIN and credential is None:
-            raise Rejected("a check-in carries the credential it was made with")
-        if not _anonymous(event) and credential is None and checkin is None and session is None:
-            raise Rejected(NO_PROOF)
-        claimed = event.get("shopper_id")
-        if claimed is not None and not isinstance(claimed, str):
-            raise Rejected("shopper_id must be a string")
-    except Rejected as exc:
-        return _refuse(event_id, str(exc))
-    return None
-
-
-def _bounded(event: dict) -> None:
-    if len(event) > MAX_FIELDS:
-        raise Rejected(f"an event has at most {MAX_FIELDS} fields")
-    for key, value in event.items():
-        if not isinstance(key, str) or len(key) > 32 or not inputs.safe(key):
-            raise Rejected("field names are at most 32 plain characters")
-        if isinstance(value, str) and (len(value) > MAX_STRING or not inputs.safe(value)):
-            raise Rejected(f"field {key[:32]!r} is longer than {MAX_STRING} characters or holds control characters")
-        if isinstance(value, dict):
-            if key != "credential":
-                raise Rejected("only a credential is an object")
-            try:
-                inputs.credential(value)
-            except HubFailure as exc:
-                raise Rejected(exc.detail) from None
-        if isinstance(value, list) and (key != "tags" or len(value) > MAX_TAGS):
-            raise Rejected(f"only tags is a list, of at most {MAX_TAGS}")
-
-
-def _refuse(event_id: str, reason: str) -> dict:
-    return {"event_id": event_id, "status": api.REJECTED, "reason": reason[:300]}
-
-
-def _anonymous(event: dict) -> bool:
-    """A product scan attached to nobody (no shopper, credential, visit or session named)."""
-    return (event.get("type") == api.SCAN and not event.get("shopper_id")
-            and not any(k in event for k in ("credential", "checkin", "session")))
-
-
-def _in_run(event: dict) -> bool:
-    """Whose an event is can be checked in bulk: no one-time proof to consume."""
-    credential = event.get("credential")
-    return credential is None or credential.get("kind") in BULK_KINDS
 
 
 def _credential_hash(store: HubStore, credential: dict) -> str | None:
@@ -248,68 +152,6 @@ def _apply_run(store: HubStore, conn, device: Device, events: list, run: list[in
             results[i] = dict(results[j])
         else:
             results[i] = _seen(events[i]["event_id"], digests[j], digests[i])
-
-
-class Proofs:
-    """The proofs a run names, looked up in one trip: credentials by keyed hash, check-ins this
-    device had accepted, this device's live sessions."""
-
-    def __init__(self, by_hash: dict, checkins: dict, sessions: dict, batch: Batch) -> None:
-        self.by_hash, self.checkins, self.sessions, self.batch = by_hash, checkins, sessions, batch
-
-    def owner(self, event: dict, digest: str | None) -> tuple[str, bool]:
-        """(shopper id, present): whose the event is, and whether the shopper was shown to be
-        at the kiosk with it (a credential, a live session, a check-in in this same batch)."""
-        credential, checkin, session = event.get("credential"), event.get("checkin"), event.get("session")
-        found: list[tuple[str, bool]] = []
-        if credential is not None:
-            shopper_id = self.by_hash.get(digest) if digest else None
-            if shopper_id is None:
-                raise Rejected("this card or phone is not registered")
-            found.append((shopper_id, True))
-        if checkin is not None:
-            if checkin in self.batch.checkins:
-                found.append((self.batch.checkins[checkin], True))
-            elif checkin in self.checkins:
-                shopper_id, received_at = self.checkins[checkin]
-                found.append((shopper_id, received_at > time.time() - PRESENT_S))
-            else:
-                raise Rejected("the visit's check-in was not accepted")
-        if session is not None:
-            shopper_id = self.sessions.get(token_hash(session))
-            if shopper_id is None:
-                if checkin is None:
-                    raise Rejected("this check-in session has ended")
-            else:
-                found.append((shopper_id, True))
-        if not found:
-            raise Rejected(NO_PROOF)
-        owners = {shopper_id for shopper_id, _ in found}
-        claimed = event.get("shopper_id")
-        if len(owners) > 1 or (claimed and claimed not in owners):
-            raise Rejected("the event's proofs name another shopper than the kiosk's cached view")
-        return owners.pop(), any(present for _, present in found)
-
-
-def _rules(event: dict, present: bool, staff: set) -> None:
-    """What an event type needs beyond its owner."""
-    kind = event["type"]
-    if kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE) and not present:
-        raise Rejected("a sharing change needs the shopper at the kiosk (a live session or a check-in "
-                       "of the last 15 minutes)")
-    if kind == api.STAFF_LOOKUP and event.get("staff_id") not in staff:
-        raise Rejected("staff_lookup needs a staff member of this kiosk's brand who unlocked it in the last hour")
-
-
-# A staff lookup names a staff member of this kiosk's brand (and store) who unlocked staff mode
-# on this very kiosk within the hour (staff mode needs the hub: it cannot be unlocked offline).
-STAFF_SQL = ("SELECT r.staff_id, t.role FROM staff_roles r JOIN staff_sessions t ON t.staff_id = r.staff_id "
-             "WHERE t.device_id=? AND t.expires_at>? AND r.brand_id=? AND (r.store_id='' OR r.store_id=?) "
-             "AND r.staff_id IN (?*)")
-STAFF_RECENT_S = 3600
-# A check-in proves its visit's events for a week after the hub received it (a kiosk offline
-# that long still attaches its queued visit); past that, a new tap proves the shopper again.
-CHECKIN_PROOF_S = 7 * 24 * 3600
 
 
 def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[int], digests: dict,
@@ -348,11 +190,11 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
     for i in todo:
         event = events[i]
         try:
-            if _anonymous(event):
+            if anonymous(event):
                 owners[i] = None
             else:
                 owners[i], present = proofs.owner(event, hashes.get(i))
-                _rules(event, present, staff)
+                check_type(event, present, staff)
             if event["type"] == api.WISHLIST_ADD and event["gtin"] not in known:
                 raise Rejected("unknown product")
             held = found["held_checkins"].get(event["event_id"])
@@ -378,7 +220,7 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
             results[i] = _seen(event_id, held[event_id], digests[i])
             continue
         if i in refused:
-            results[i] = _refuse(event_id, refused[i])
+            results[i] = refuse(event_id, refused[i])
             if event["type"] == api.CHECKIN and hashes.get(i) and hashes[i] not in found["by_hash"]:
                 guests.append(shopper.guest_row(hashes[i], device, event_id, now))  # a card no profile owns yet
             continue
@@ -394,7 +236,7 @@ def _apply_new(store: HubStore, conn, device: Device, events: list, todo: list[i
         elif kind == api.WISHLIST_REMOVE:
             removes += [(t, shopper_id) for t in event["tags"]]
         elif kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE):
-            consents.append((shopper_id, _from_brand(event), device.brand_id,
+            consents.append((shopper_id, from_brand_of(event), device.brand_id,
                              api.GRANTED if kind == api.CONSENT_GRANT else api.REFUSED, now, "kiosk", device.store_id))
     for sql, rows in ((VISIT_SQL, visits), (ADD_SQL, adds), (REMOVE_SQL, removes), (CONSENT_SQL, consents),
                       (shopper.ACCESS_SQL, seen), (shopper.GUEST_SQL, guests)):
@@ -431,7 +273,7 @@ def _seen(event_id: str, held_digest: str, digest: str) -> dict:
     if held_digest == digest:
         return {"event_id": event_id, "status": api.DUPLICATE}
     log.error("event %s re-sent with a different payload (sender bug)", event_id)
-    return _refuse(event_id, "the same event_id was already received with a different payload")
+    return refuse(event_id, "the same event_id was already received with a different payload")
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -459,7 +301,7 @@ def _ingest_one(store: HubStore, device: Device, event: dict, batch: Batch) -> d
         # A refused event is rolled back whole: refusal is not receipt, so the same event
         # re-sent after a fix (say, the card got registered) is applied then.
         conn.execute("ROLLBACK TO event")
-        return _refuse(event_id, str(getattr(exc, "detail", exc)))
+        return refuse(event_id, str(getattr(exc, "detail", exc)))
     finally:
         conn.execute("RELEASE event")
 
@@ -476,29 +318,6 @@ def _receipt(conn, device: Device, event: dict, event_id: str, digest: str) -> d
     return _seen(event_id, row[0] if row else "", digest)
 
 
-def _gtin(event: dict) -> str:
-    gtin = event.get("gtin")
-    if not isinstance(gtin, str) or len(gtin) != 14 or not gtin.isascii() or not gtin.isdigit():
-        raise Rejected("gtin must be 14 digits")
-    return gtin
-
-
-def _tags(event: dict) -> list[str]:
-    tags = event.get("tags")
-    if not isinstance(tags, list) or not all(isinstance(t, str) and UUID_RE.fullmatch(t) for t in tags):
-        raise Rejected("tags must be the list of add event ids the remover had seen")
-    if len(tags) > MAX_TAGS:
-        raise Rejected(f"a remove names at most {MAX_TAGS} tags")
-    return tags
-
-
-def _from_brand(event: dict) -> str:
-    from_brand = event.get("from_brand", ALL_BRANDS)
-    if not isinstance(from_brand, str) or not from_brand or len(from_brand) > 64:
-        raise Rejected("from_brand must be a brand id or '*'")
-    return from_brand
-
-
 def apply(store: HubStore, device: Device, event: dict) -> str:
     """The effects of an event whose one-time proof is verified (and consumed) here: a phone's
     answer or a SUN message, which also shows the shopper present."""
@@ -513,7 +332,7 @@ def apply(store: HubStore, device: Device, event: dict) -> str:
     if kind == api.STAFF_LOOKUP and isinstance(event.get("staff_id"), str):
         staff = {r[0] for r in conn.rows_in(STAFF_SQL, [event["staff_id"]],
                                             (device.id, now - STAFF_RECENT_S, device.brand_id, device.store_id))}
-    _rules(event, True, staff)
+    check_type(event, True, staff)
     if kind == api.CHECKIN:
         conn.execute(VISIT_SQL, (shopper_id, device.brand_id, now))
         conn.execute(shopper.ACCESS_SQL, _checkin_access(shopper_id, device))
@@ -522,17 +341,17 @@ def apply(store: HubStore, device: Device, event: dict) -> str:
                             (device.id, event["staff_id"])).fetchone()
         conn.execute(shopper.ACCESS_SQL, _lookup_access(shopper_id, device, role[0] if role else "staff"))
     elif kind == api.WISHLIST_ADD:
-        gtin = _gtin(event)
+        gtin = gtin_of(event)
         if not conn.execute("SELECT 1 FROM products WHERE gtin=?", (gtin,)).fetchone():
             raise Rejected("unknown product")
         conn.execute(ADD_SQL, (event["event_id"], shopper_id, gtin, now, "kiosk", device.brand_id, device.store_id))
     elif kind == api.WISHLIST_REMOVE:
         # A remove takes away exactly the adds it observed, even those not yet received here:
         # when such an add arrives later, it is already dead. Concurrent adds survive.
-        conn.executemany(REMOVE_SQL, [(t, shopper_id) for t in _tags(event)])
+        conn.executemany(REMOVE_SQL, [(t, shopper_id) for t in tags_of(event)])
     elif kind in (api.CONSENT_GRANT, api.CONSENT_REVOKE):
         state = api.GRANTED if kind == api.CONSENT_GRANT else api.REFUSED
-        conn.execute(CONSENT_SQL, (shopper_id, _from_brand(event), device.brand_id, state, now, "kiosk", device.store_id))
+        conn.execute(CONSENT_SQL, (shopper_id, from_brand_of(event), device.brand_id, state, now, "kiosk", device.store_id))
         if state == api.REFUSED:
             revocations.publish(conn, shopper_id, revocations.CONSENT, device.brand_id)
     return shopper_id

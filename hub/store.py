@@ -1,7 +1,10 @@
 """The hub's storage: SQLite (embedded) or PostgreSQL (a fleet), a bounded pool, small transactions.
 
 The hub is stateless HTTP over this store. One SQL text serves SQLite and PostgreSQL
-(SQLAlchemy 2 Core `text()`, psycopg 3 underneath); the schema is Alembic migrations.
+(SQLAlchemy 2 Core `text()`, psycopg 3 underneath: hub/sql.py); the schema is Alembic
+migrations. Here: the engine and its transactions, settings and keyed hashes, kiosks (their
+enrollment, identity and heartbeats) and their check-in sessions; what kiosks pull of the
+catalogue is hub/catalog.py's, mixed in.
 
     store = HubStore(Path("hub.db"))
     device = store.enroll("DEMO", "kiosk-1")
@@ -14,7 +17,6 @@ import hmac
 import json
 import logging
 import math
-import re
 import secrets
 import threading
 import time
@@ -22,9 +24,16 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool, QueuePool
+
+from hub.brand_rules import code_hash
+from hub.catalog import CatalogueDeltas
+from hub.sql import Conn, all_of, bind, database_url, q, safe_url, sqlite_begin, sqlite_connect
+# The rest of the hub imports these from here (they live in hub/catalog.py and hub/sql.py):
+from hub.catalog import _json, localized, store_price, with_default  # noqa: F401
+from hub.sql import in_list  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -59,217 +68,8 @@ def search_key(text: str) -> str:
     return unicodedata.normalize("NFC", bare).casefold()
 
 
-def _sqlite_connect(dbapi, _record) -> None:
-    dbapi.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN IMMEDIATE itself
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
-        dbapi.execute(f"PRAGMA {pragma}")
-
-
-def _sqlite_begin(sa) -> None:
-    if sa.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-        sa.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _json(text_value: str) -> dict:
-    try:
-        value = json.loads(text_value or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def store_price(here: str, price: str, currency: str) -> tuple[str, str]:
-    """A stock row's price ("12.90" or "12.90 VND"; "" = the product's) over the product's."""
-    if not here:
-        return price, currency
-    amount, _, other = here.partition(" ")
-    return amount, other or currency
-
-
-def with_default(texts: dict, language: str, default: dict) -> dict:
-    """`texts` with the brand's default language's own entry, so a screen switched to it
-    shows it (a title already given in the shopper's language has no way back otherwise)."""
-    if not language or language in texts:
-        return texts
-    return {**texts, language: {k: v for k, v in default.items() if v}}
-
-
-def localized(texts: dict, lang: str, field: str, default: str) -> str:
-    """texts[lang] -> texts[primary subtag of lang] -> the brand's default-language text."""
-    for tag in (lang, (lang or "").split("-")[0]):
-        entry = texts.get(tag)
-        if isinstance(entry, dict) and entry.get(field):
-            return entry[field]
-        if isinstance(entry, str) and field == "title" and entry:
-            return entry
-    return default
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _named(sql: str) -> str:
-    """One SQL text for both dialects: `?` placeholders become SQLAlchemy's `:p0, :p1, ...`."""
-    parts = sql.split("?")
-    return "".join(p + (f":p{i}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
-
-
-_TEXT: dict[str, object] = {}
-
-
-def q(sql: str):
-    found = _TEXT.get(sql)
-    if found is None:
-        found = _TEXT[sql] = text(_named(sql))
-    return found
-
-
-def bind(params) -> dict:
-    if isinstance(params, dict):
-        return params
-    return {f"p{i}": v for i, v in enumerate(params)}
-
-
-def database_url(db: Path | str) -> str:
-    """A file path (SQLite) or a URL: postgresql://user@host:port/db runs on psycopg 3."""
-    db = str(db)
-    if db.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + db.split("://", 1)[1]
-    if "://" in db:
-        return db
-    return "sqlite:///" + str(Path(db))
-
-
-def safe_url(db: Path | str) -> str:
-    """The database named without its password, for messages and logs."""
-    if "://" not in str(db):
-        return str(db)
-    try:
-        return make_url(database_url(db)).render_as_string(hide_password=True).replace("+psycopg", "")
-    except Exception:  # noqa: BLE001 - an unparsable URL is named as given, minus anything after ':' '@'
-        return re.sub(r"//[^@/]*@", "//***@", str(db))
-
-
-class Conn:
-    """The connection a transaction runs on, with the small sqlite3-like surface the hub uses."""
-
-    def __init__(self, sa) -> None:
-        self.sa = sa
-
-    def execute(self, sql: str, params=()):
-        return self.sa.execute(q(sql), bind(params))
-
-    def executemany(self, sql: str, rows) -> None:
-        if not rows:
-            return
-        if self.sa.dialect.name == "sqlite" and len(rows) > 50 and not isinstance(rows[0], dict):
-            self.sa.exec_driver_sql(sql, [tuple(r) for r in rows])  # the driver's own `?`: no binding per row
-            return
-        self.sa.execute(q(sql), [bind(r) for r in rows])
-
-    def insert_returning(self, sql: str, rows: list[tuple]) -> list[tuple]:
-        """One `INSERT ... VALUES (?, ...) ... RETURNING` for many rows; every returned row.
-        PostgreSQL: one pipelined executemany on psycopg (the statement prepared once, one
-        round trip); SQLite, in process, runs it row by row. The same SQL text on both."""
-        if not rows:
-            return []
-        if self.sa.dialect.name != "postgresql":  # multi-row VALUES, the row's group repeated
-            head, group, tail = _values_group(sql)
-            out = []
-            for start in range(0, len(rows), 100):
-                chunk = rows[start:start + 100]
-                out += self.sa.execute(q(head + ",".join([group] * len(chunk)) + tail),
-                                       bind([v for row in chunk for v in row])).fetchall()
-            return out
-        with _driver_errors(self.sa, sql):
-            cur = self.sa.connection.driver_connection.cursor()
-            try:
-                cur.executemany(_pyformat(sql), rows, returning=True)
-                out = []
-                while True:
-                    out += cur.fetchall()
-                    if not cur.nextset():
-                        return out
-            finally:
-                cur.close()
-
-    def rows_in(self, sql: str, values, params: tuple = ()) -> list[tuple]:
-        statement = in_list(self.sa.dialect.name, sql, values, params)
-        if statement is None:
-            return []
-        if self.sa.dialect.name == "sqlite":  # thousands of `?`: the driver's own, no compiling
-            return self.sa.exec_driver_sql(statement[0], tuple(statement[1])).fetchall()
-        return all_of(self.sa, [statement])[0]
-
-    def all_of(self, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
-        return all_of(self.sa, statements)
-
-    def in_list(self, sql: str, values, params: tuple = ()):
-        return in_list(self.sa.dialect.name, sql, values, params)
-
-
-def in_list(dialect: str, sql: str, values, params: tuple = ()) -> tuple[str, tuple] | None:
-    """`sql` whose one `IN (?*)` is filled from `values` (at most a batch's 1,000; SQLite takes
-    32,766 parameters): on PostgreSQL `= ANY(?)` with one array parameter (one short statement,
-    prepared once), on SQLite an IN list. `params` are the placeholders before the list (the
-    list comes last in `sql`). None when there are no values (nothing to ask)."""
-    values = sorted(set(values))
-    if not values:
-        return None
-    if dialect == "postgresql":
-        return sql.replace(" IN (?*)", " = ANY(?)"), (*params, values)
-    return sql.replace("(?*)", "(" + ",".join("?" * len(values)) + ")"), (*params, *values)
-
-
-def all_of(sa, statements: list[tuple[str, tuple]]) -> list[list[tuple]]:
-    """Independent statements (none needs another's result), each one's rows. PostgreSQL: sent
-    together in one psycopg pipeline, one round trip for all of them, which matters most when
-    the machine is busy and every wake-up waits for a core. SQLite: one after the other."""
-    if sa.dialect.name != "postgresql":
-        out = []
-        for sql, params in statements:
-            result = sa.execute(q(sql), bind(params))
-            out.append(result.fetchall() if result.returns_rows else [])
-        return out
-    with _driver_errors(sa, statements[0][0]):
-        raw = sa.connection.driver_connection
-        cursors = []
-        try:
-            with raw.pipeline():
-                for sql, params in statements:
-                    cursors.append(raw.cursor())
-                    cursors[-1].execute(_pyformat(sql), tuple(params))
-            return [c.fetchall() if c.description else [] for c in cursors]
-        finally:
-            for c in cursors:
-                c.close()
-
-
-@contextlib.contextmanager
-def _driver_errors(sa, sql: str):
-    """psycopg's own errors, for statements sent to the driver directly, as SQLAlchemy's (the
-    app answers those with 503 and the pool drops a broken connection)."""
-    import psycopg
-    from sqlalchemy.exc import DBAPIError
-    try:
-        yield
-    except psycopg.Error as exc:
-        if isinstance(exc, psycopg.OperationalError) or getattr(sa.connection.driver_connection, "broken", False):
-            sa.invalidate(exc)
-        raise DBAPIError.instance(sql, None, exc, psycopg.Error, connection_invalidated=sa.invalidated) from exc
-
-
-def _values_group(sql: str) -> tuple[str, str, str]:
-    """'INSERT ... VALUES (?,?) ON ...' as ('INSERT ... VALUES ', '(?,?)', ' ON ...')."""
-    at = sql.index("VALUES (") + len("VALUES ")
-    end = sql.index(")", at) + 1
-    return sql[:at], sql[at:end], sql[end:]
-
-
-def _pyformat(sql: str) -> str:
-    """`?` placeholders as psycopg's own `%s` (for a statement sent to the driver directly)."""
-    return sql.replace("%", "%%").replace("?", "%s")
 
 
 class _Auto:
@@ -307,7 +107,7 @@ class _Done:
         return self._rows
 
 
-class HubStore:
+class HubStore(CatalogueDeltas):
     """The hub's database: SQLite (a file; the embedded default) or PostgreSQL (a URL), through
     SQLAlchemy 2 Core with a bounded connection pool. The schema is Alembic's (hub/migrations):
     `migrate=True` brings the database up to date, otherwise a database that is behind is refused."""
@@ -323,8 +123,8 @@ class HubStore:
             self.path = str(path)
             self.engine = create_engine(self.url, poolclass=QueuePool, pool_size=pool_size, max_overflow=max_overflow,
                                         pool_timeout=pool_timeout_s, connect_args={"timeout": 30.0, "check_same_thread": False})
-            event.listen(self.engine, "connect", _sqlite_connect)
-            event.listen(self.engine, "begin", _sqlite_begin)
+            event.listen(self.engine, "connect", sqlite_connect)
+            event.listen(self.engine, "begin", sqlite_begin)
         else:
             self.path = self.safe_url
             self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=max_overflow,
@@ -431,7 +231,6 @@ class HubStore:
     def add_enrollment_code(self, code: str, brand_id: str, store_id: str, reusable: bool = False) -> None:
         """A code for a store id as the tests and benches make them (brands use
         brands.create_code, by store code, with an expiry)."""
-        from hub.brands import code_hash
         digest = code_hash(code)
         self.conn.execute("INSERT INTO enrollment_codes(code, brand_id, store_id, reusable, id, created_at) "
                           "VALUES (?,?,?,?,?,?) ON CONFLICT(code) DO UPDATE SET brand_id=excluded.brand_id, "
@@ -444,7 +243,6 @@ class HubStore:
         `previous_token`: the token of the device this kiosk was until its brand revoked it
         (same brand): its queued events may then still point at that device's check-ins."""
         from kiosk import api
-        from hub.brands import code_hash
         device_id = "dev-" + secrets.token_hex(6)
         token = secrets.token_urlsafe(32)
         now = time.time()
@@ -584,77 +382,3 @@ class HubStore:
         if not row:
             raise HubFailure(api.P_NOT_FOUND, "this check-in session has ended", 404)
         return row[0]
-
-    # -- catalogue deltas --------------------------------------------------------
-    def inventory_delta(self, store_id: str, since: int) -> tuple[list[dict], int]:
-        """This store's stock rows changed since `since`, each with its product's texts (every
-        language: the kiosk shows the shopper's) and the store's price where the feed set one."""
-        rows = self.all("SELECT i.gtin, i.quantity, i.location, p.title, p.price, p.currency, p.brand_id, b.name, "
-                        "i.version, p.texts, p.description, i.availability, i.price, p.deleted, b.default_language "
-                        "FROM inventory i JOIN products p ON p.gtin = i.gtin JOIN brands b ON b.id = p.brand_id "
-                        "WHERE i.store_id=? AND i.version>? ORDER BY i.version", (store_id, since))
-        cursor = max([since] + [r[8] for r in rows])
-        out = []
-        for (g, qty, loc, title, price, currency, brand, brand_name, _, texts, description, availability, here, gone,
-             default) in rows:
-            price, currency = store_price(here, price, currency)
-            texts = with_default(_json(texts), default, {"title": title, "description": description})
-            qty = 0 if gone else qty
-            out.append({"gtin": g, "quantity": qty, "location": loc, "title": title, "price": price, "currency": currency,
-                        "brand": brand, "brand_name": brand_name, "description": description, "texts": texts,
-                        "availability": "out_of_stock" if gone else availability or ("in_stock" if qty else "out_of_stock")})
-        return out, cursor
-
-    def offers_delta(self, brand_id: str, store_id: str, since: int, now: float | None = None) -> tuple[list[dict], int]:
-        """Offers changed since `since`. One that ended, that is past its valid_until in this
-        store's time zone, or that no longer concerns this store (moved to another) arrives
-        as deleted; one that starts later arrives with its valid_from (the kiosk shows it from
-        then on, also offline). An offer whose dates have passed everywhere is ended by the
-        hub itself (a new version), so it arrives as deleted at the next pull after that; in
-        between, the kiosk hides it by its valid_until."""
-        from hub.brands import window
-        now = time.time() if now is None else now
-        self._end_passed_offers(brand_id, now)
-        zone = self.one("SELECT timezone FROM stores WHERE id=?", (store_id,))
-        zone = zone[0] if zone else "UTC"
-        default = self.one("SELECT default_language FROM brands WHERE id=?", (brand_id,))
-        default = default[0] if default else ""
-        rows = self.all("SELECT id, title, kind, gtin, discount_pct, valid_until, deleted, version, store_id, valid_from, "
-                        "titles FROM offers WHERE brand_id=? AND version>? ORDER BY version", (brand_id, since))
-        cursor = max([since] + [r[7] for r in rows])
-        out = []
-        for i, t, k, g, d, until, gone, _, where, start, titles in rows:
-            end = window(start, until, zone)[1]
-            if gone or (end is not None and end <= now) or (where is not None and where != store_id):
-                out.append({"id": i, "deleted": True})
-                continue
-            out.append({"id": i, "title": t, "kind": k, "gtin": g, "discount_pct": d, "valid_until": until,
-                        "valid_from": start, "deleted": False, "personal": k != "brand",
-                        "titles": {**({default: t} if default else {}), **_json(titles)}})
-        return out, cursor
-
-    def _end_passed_offers(self, brand_id: str, now: float) -> None:
-        """Offers of this brand past their valid_until in every time zone (a date ends latest
-        at UTC-12) are ended: a new version, so every kiosk drops them at its next pull."""
-        from hub.brands import window
-        rows = self.all("SELECT id, valid_from, valid_until FROM offers WHERE brand_id=? AND deleted=0 "
-                        "AND valid_until <> ''", (brand_id,))
-        passed = [i for i, start, until in rows if (window(start, until, "Etc/GMT+12")[1] or now + 1) <= now]
-        if not passed:
-            return
-        with self.transaction() as conn:
-            for offer_id in passed:
-                version = self.next_version(conn, "offers")
-                conn.execute("UPDATE offers SET deleted=1, version=? WHERE id=? AND deleted=0", (version, offer_id))
-
-    def set_stock(self, store_id: str, gtin: str, quantity: int, location: str = "") -> None:
-        with self.transaction() as conn:
-            version = self.next_version(conn, "inventory")
-            conn.execute("INSERT INTO inventory(store_id, gtin, quantity, location, version) VALUES (?,?,?,?,?) "
-                         "ON CONFLICT(store_id, gtin) DO UPDATE SET quantity=excluded.quantity, "
-                         "location=excluded.location, version=excluded.version",
-                         (store_id, gtin, quantity, location, version))
-
-    def image(self, gtin: str) -> bytes | None:
-        row = self.one("SELECT png FROM images WHERE gtin=?", (gtin,))
-        return bytes(row[0]) if row else None

@@ -3,7 +3,9 @@
 The hub verifies a shopper card's URL here: it decrypts the PICC data (UID and read counter),
 derives the session keys, checks the 8-byte SUN MAC in constant time, decrypts the encrypted
 file data, and refuses a read counter that is not newer than the last one seen for that card.
-The sign side (`make_sun_url`) does what a card does, for tests and the demo.
+The sign side (`make_sun_url`) does what a card does, for tests and the demo. The AES
+primitives under both sides (session keys, the SUN MAC, the file data's IV) are
+hub/sun_crypto.py's.
 
 Pure functions and frozen values: no I/O, no database, no kiosk imports (the hub passes in its
 keys and counter store). The kiosk holds no card keys and never calls this module.
@@ -22,8 +24,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
-from cryptography.hazmat.primitives import cmac
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hub.sun_crypto import aes_cbc, file_iv, session_keys, sun_mac
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ MAX_COUNTER = 0xFFFFFF  # 3-byte SDMReadCtr
 MAX_FILE_DATA = 256  # NTAG 424 DNA file 02 is 256 bytes; nothing longer can be mirrored
 MAX_URL_CHARS = 1024  # a card URL is < 300 chars; a hostile one must not cost us more
 PICC_DATA_TAG = 0xC7  # PICCDataTag: UID mirrored (bit 7), counter mirrored (bit 6), UID length 7
-_SV_MAC = bytes.fromhex("3CC300010080")  # SV2 prefix: session MAC key
-_SV_ENC = bytes.fromhex("C33C00010080")  # SV1 prefix: session ENC key
 _HEX = re.compile(r"[0-9A-Fa-f]*")
 
 
@@ -267,7 +266,7 @@ def verify(msg: SunMessage, meta_key: bytes | None,
         raise SunInvalid("SUN MAC does not match (wrong key, or the message was altered)")
     file_data = None
     if msg.enc_file_data is not None:
-        file_data = _cbc(enc_key, file_iv(enc_key, counter), msg.enc_file_data, decrypt=True)
+        file_data = aes_cbc(enc_key, file_iv(enc_key, counter), msg.enc_file_data, decrypt=True)
     return SunResult(uid=uid, counter=counter, file_data=file_data)
 
 
@@ -308,7 +307,7 @@ def verify_url(url: str, *, layout: SunLayout, meta_read_keys: Sequence[bytes],
 
 
 def _decrypt_picc(msg: SunMessage, meta_key: bytes) -> tuple[bytes, int]:
-    plain = _cbc(meta_key, bytes(16), msg.picc_data, decrypt=True)
+    plain = aes_cbc(meta_key, bytes(16), msg.picc_data, decrypt=True)
     if plain[0] != PICC_DATA_TAG:
         # spend the time a MAC check would, so a wrong key and a wrong MAC look alike
         sun_mac(session_keys(bytes(16), bytes(UID_LEN), 0)[0], msg.mac_input)
@@ -322,39 +321,6 @@ def _key(key: object, what: str) -> bytes:
         raise ValueError(f"{what} must be {KEY_LEN} bytes")
     return key
 
-
-def session_keys(file_key: bytes, uid: bytes, counter: int) -> tuple[bytes, bytes]:
-    """(session MAC key, session ENC key): CMAC under the file read key over SV2 and SV1.
-
-    SVx = prefix || UID || counter (3 bytes, least significant first), zero-padded to 16.
-    """
-    tail = uid + counter.to_bytes(3, "little")
-    sv2, sv1 = _SV_MAC + tail, _SV_ENC + tail
-    pad = bytes(-len(sv2) % 16)
-    return _cmac(file_key, sv2 + pad), _cmac(file_key, sv1 + pad)
-
-
-def sun_mac(mac_key: bytes, mac_input: bytes) -> bytes:
-    """The 8-byte SUN MAC: bytes 1, 3, 5, ... 15 of the CMAC of `mac_input`."""
-    return _cmac(mac_key, mac_input)[1::2]
-
-
-def file_iv(enc_key: bytes, counter: int) -> bytes:
-    """IV for the encrypted file data: AES-ECB(session ENC key, counter LSB first || 13 zeros)."""
-    # one block under CBC with a zero IV is ECB
-    return _cbc(enc_key, bytes(16), counter.to_bytes(3, "little") + bytes(13), decrypt=False)
-
-
-def _cmac(key: bytes, data: bytes) -> bytes:
-    c = cmac.CMAC(algorithms.AES(key))
-    c.update(data)
-    return c.finalize()
-
-
-def _cbc(key: bytes, iv: bytes, data: bytes, *, decrypt: bool) -> bytes:
-    cipher = Cipher(algorithms.AES(key), modes.CBC(iv))
-    op = cipher.decryptor() if decrypt else cipher.encryptor()
-    return op.update(data) + op.finalize()
 
 
 def make_sun_url(base_url: str, uid: bytes, counter: int, meta_key: bytes | None, file_key: bytes,
@@ -375,7 +341,7 @@ def make_sun_url(base_url: str, uid: bytes, counter: int, meta_key: bytes | None
         rand = os.urandom(5) if picc_random is None else picc_random
         _need_value(isinstance(rand, bytes) and len(rand) == 5, "picc_random must be 5 bytes")
         plain = bytes([PICC_DATA_TAG]) + uid + counter.to_bytes(3, "little") + rand
-        values[layout.picc_param] = _cbc(_key(meta_key, "SDM meta read key"), bytes(16), plain,
+        values[layout.picc_param] = aes_cbc(_key(meta_key, "SDM meta read key"), bytes(16), plain,
                                          decrypt=False).hex().upper()
     else:
         values[layout.uid_param] = uid.hex().upper()
@@ -383,7 +349,7 @@ def make_sun_url(base_url: str, uid: bytes, counter: int, meta_key: bytes | None
     if layout.enc_param:
         _need_value(isinstance(file_data, bytes) and 0 < len(file_data) <= MAX_FILE_DATA
                     and len(file_data) % 16 == 0, "file_data must be 16 to 256 bytes, a multiple of 16")
-        values[layout.enc_param] = _cbc(enc_key, file_iv(enc_key, counter), file_data,
+        values[layout.enc_param] = aes_cbc(enc_key, file_iv(enc_key, counter), file_data,
                                         decrypt=False).hex().upper()
     url = base_url + ("&" if "?" in base_url else "?")
     mac_start = None
