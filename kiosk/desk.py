@@ -15,7 +15,7 @@ from drivers.base import TagRead
 from kiosk import api
 from kiosk import errors as E
 from kiosk.results import (BadgeResult, HealthResult, Mode, ProvisionResult, ReaderTestRead, StaffLookupResult,
-                           StaffResult, StaffSearchResult)
+                           StaffResult, StaffSearchResult, TapIgnored)
 from kiosk.tagtool import describe
 
 log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ class StaffDesk:
         self.kiosk = kiosk  # the KioskService: its parts, its mode and its dispatch
         self.staff: StaffResult | None = None  # the unlocked staff member or technician
         self.badge: BadgeResult | None = None  # the badge whose PIN is being typed
+        self.leaving: StaffResult | None = None  # left staff mode; the hub is yet to hear it
         self._reader_test: Callable[[ReaderTestRead], None] | None = None
 
     # -- the reader test (technician mode) --------------------------------------------
@@ -53,14 +54,15 @@ class StaffDesk:
     # -- unlocking ------------------------------------------------------------------
     def unlock(self, pin: str) -> StaffResult:
         """The PIN typed on the PIN screen: for the badge tapped, or the technician PIN. Blocking."""
-        badge = self.badge
+        epoch, badge = self.kiosk.epoch, self.badge
         if badge is not None and self.kiosk.enrolled:
-            return self.unlock_staff(badge, pin)
-        return self.unlock_technician(pin)
+            return self.unlock_staff(badge, pin, epoch)
+        return self.unlock_technician(pin, epoch)
 
-    def unlock_staff(self, badge: BadgeResult, pin: str) -> StaffResult:
+    def unlock_staff(self, badge: BadgeResult, pin: str, epoch: int | None = None) -> StaffResult:
         """Badge tap + PIN, verified by the hub (it counts wrong tries and locks out)."""
         k = self.kiosk
+        epoch = k.epoch if epoch is None else epoch
         try:
             data = k.hub.request("POST", "/v1/staff/sessions", json_body={"staff_id": badge.staff_id, "pin": pin},
                                  timeout=max(k.config.hub_timeout_s, 3.0))
@@ -73,7 +75,7 @@ class StaffDesk:
             return _staff_refusal(badge, exc)
         if not isinstance(data, dict) or data.get("role") not in ("staff", "technician"):
             return StaffResult(False, badge.role, badge.staff_id, code="refused")
-        return self._unlocked(StaffResult(True, data["role"], badge.staff_id, str(data.get("display_name", ""))))
+        return self._unlocked(StaffResult(True, data["role"], badge.staff_id, str(data.get("display_name", ""))), epoch)
 
     def check_technician_pin(self, pin: str) -> StaffResult:
         """The technician PIN kept hashed on this kiosk (works offline and before enrollment)."""
@@ -90,23 +92,35 @@ class StaffDesk:
             return StaffResult(False, "technician", code="wrong_pin", tries_left=lock.tries_left())
         return StaffResult(True, "technician", LOCAL_TECHNICIAN, "")
 
-    def unlock_technician(self, pin: str) -> StaffResult:
+    def unlock_technician(self, pin: str, epoch: int | None = None) -> StaffResult:
+        epoch = self.kiosk.epoch if epoch is None else epoch
         result = self.check_technician_pin(pin)
-        return self._unlocked(result) if result.ok else result
+        return self._unlocked(result, epoch) if result.ok else result
 
-    def _unlocked(self, result: StaffResult) -> StaffResult:
-        """A right PIN opens staff or technician mode only if the PIN screen is still up: a
-        PIN typed by someone who walked away (idle, cancel) unlocks nothing."""
+    def _unlocked(self, result: StaffResult, epoch: int) -> StaffResult:
+        """A right PIN opens staff or technician mode only on the PIN screen it was typed on: a
+        PIN typed by someone who walked away (idle, cancel) or answered under the next person's
+        PIN screen unlocks nothing, and the hub forgets the unlock it just granted."""
+        k = self.kiosk
         mode = Mode.TECHNICIAN if result.role == "technician" else Mode.STAFF
-        if not self.kiosk.enter(mode, allowed_from=(Mode.PIN,)):
+        with k.lock:
+            opened = epoch == k.epoch and k.enter(mode, allowed_from=(Mode.PIN,))
+            if opened:
+                self.staff, self.badge = result, None
+        if not opened:
+            self._forget_at_hub(result)
             return StaffResult(False, result.role, result.staff_id, code="cancelled")
-        self.staff, self.badge = result, None
         log.info("%s mode unlocked", result.role)
         return result
 
     def lock_staff(self) -> None:
-        """Blocking: the hub forgets the staff unlock too, when reachable (the mode was left already)."""
-        staff, self.staff = self.staff, None
+        """Blocking: the hub forgets the staff unlock of the person who left (`reset` took it
+        off this kiosk at once; this tells the hub, when reachable)."""
+        with self.kiosk.lock:
+            staff, self.leaving = self.leaving, None
+        self._forget_at_hub(staff)
+
+    def _forget_at_hub(self, staff: StaffResult | None) -> None:
         if staff and staff.staff_id != LOCAL_TECHNICIAN and self.kiosk.enrolled:
             try:
                 self.kiosk.hub.request("DELETE", "/v1/staff/sessions", timeout=self.kiosk.config.hub_timeout_s)
@@ -114,9 +128,13 @@ class StaffDesk:
                 log.info("the hub did not hear the staff lock (%s); its unlock expires by itself", type(exc).__name__)
 
     def reset(self) -> None:
-        """Back to attract (kiosk.reset): no badge waits for a PIN, no reader test runs."""
+        """The person's turn is over (kiosk.reset, a new PIN screen): no badge waits for a PIN, no
+        reader test runs, and the unlock is gone from this kiosk at once; `leaving` keeps it for
+        `lock_staff` to tell the hub."""
         self.badge = None
         self._reader_test = None
+        if self.staff is not None:
+            self.leaving, self.staff = self.staff, None
 
     # -- staff: search and lookup ------------------------------------------------------
     def staff_search(self, query: str) -> StaffSearchResult:
@@ -157,16 +175,20 @@ class StaffDesk:
             return StaffLookupResult(None, "locked" if exc.status == 403 else "offline")
         return StaffLookupResult(view)
 
-    def tapped_shopper(self, result) -> object:
+    def tapped_shopper(self, result, epoch: int) -> object:
         """A shopper tapped in staff mode: their check-in (a visit) became a staff lookup,
         recorded as a staff_lookup event carrying the visit's proof and the staff member's id.
-        The visit's session is not kept: product taps that follow only show stock."""
+        The visit's session is not kept: product taps that follow only show stock. Staff who
+        left while the hub was asked (`epoch` moved on) record nothing and see nothing."""
         k = self.kiosk
-        session = k.visits.current()
-        k.visits.end()
-        staff = self.staff
-        if staff is None or session is None or not hasattr(result, "view") or result.guest:
-            return StaffLookupResult(None, "not_found" if staff else "locked")
+        with k.lock:
+            session = k.visits.current()
+            k.visits.end()
+            staff = self.staff if epoch == k.epoch and k.mode == Mode.STAFF else None
+        if staff is None:
+            return TapIgnored(k.mode.value)
+        if session is None or result.guest:
+            return StaffLookupResult(None, "not_found")
         try:
             k.outbox.append(api.STAFF_LOOKUP, {**session.ref, "staff_id": staff.staff_id, "via": "tap"})
             k.sync.wake()

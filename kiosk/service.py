@@ -55,6 +55,7 @@ class KioskService:
         self._listeners: list[Callable[[object], None]] = []
         self.lock = threading.RLock()  # the mode and the visit's session change together under it
         self._mode = Mode.ATTRACT
+        self.epoch = 0  # bumped whenever a person's turn ends or a new prompt opens: late answers see it
         self._swap = threading.Lock()  # a tap is handled with one set of parts: never across a re-enrollment
         self._taps: queue.Queue = queue.Queue(maxsize=16)
         self._worker: threading.Thread | None = None
@@ -161,6 +162,10 @@ class KioskService:
             self.core.sync.start()
             if self.reader:
                 self.reader.start(on_read=self.on_tag, on_state=self._on_reader_state)
+        try:
+            self.images.warm()  # the new parts' pictures on disk, listed here (a worker thread), not on screen
+        except Exception:
+            log.warning("could not list the cached product images", exc_info=True)
         log.info("re-enrolled: the kiosk now talks to its new hub")
         return result
 
@@ -177,13 +182,16 @@ class KioskService:
             self._mode = mode
             return True
 
-    def visit_began(self) -> bool:
-        """Called by Visits under the lock: may a visit start now? One started in attract mode
-        makes it shopper mode; in staff mode it is the tapped shopper's lookup; in any other
-        mode (a PIN screen opened while the hub was asked) it does not start."""
+    def visit_began(self, epoch: int) -> bool:
+        """Called by Visits under the lock: may a visit start now? Not if the person's turn
+        ended while the hub was asked (Done on the cached view, idle, a PIN screen, staff
+        locking: `epoch` moved on). One started in attract mode makes it shopper mode; in
+        staff mode it is the tapped shopper's lookup."""
+        if epoch != self.epoch or self._mode not in (Mode.ATTRACT, Mode.SHOPPER, Mode.STAFF):
+            return False
         if self._mode == Mode.ATTRACT:
             self._mode = Mode.SHOPPER
-        return self._mode in (Mode.SHOPPER, Mode.STAFF)
+        return True
 
     def ask_pin(self, badge: BadgeResult | None = None) -> bool:
         """The PIN screen: for a badge tapped, or the technician's button (attract mode only).
@@ -192,7 +200,9 @@ class KioskService:
         with self.lock:
             if not self.enter(Mode.PIN, allowed_from=allowed):
                 return False
+            self.epoch += 1
             self.visits.end()
+            self.desk.reset()
             self.desk.badge = badge
         return True
 
@@ -207,12 +217,14 @@ class KioskService:
         reader test. The staff unlock is forgotten by `desk.lock_staff` (blocking: the hub)."""
         with self.lock:
             self._mode = Mode.ATTRACT
+            self.epoch += 1
             self.visits.end()
             self.desk.reset()
 
     def end_session(self, reason: str = "done", publish: bool = True) -> None:
         """The visit ends (done, idle, revoked, refused): back to attract from shopper mode."""
         with self.lock:
+            self.epoch += 1
             self.visits.end()
             if self._mode == Mode.SHOPPER:
                 self._mode = Mode.ATTRACT
@@ -255,7 +267,8 @@ class KioskService:
     def handle_tag(self, read: TagRead) -> TapResult:
         """Synchronous: what this tap means in the kiosk's mode, recorded, and what to show."""
         with self._swap:
-            mode = self._mode
+            with self.lock:
+                mode, epoch = self._mode, self.epoch
             if mode in QUIET:
                 return TapIgnored(mode.value)  # nothing is asked or recorded: not even a scan
             if self.core is None:
@@ -267,11 +280,11 @@ class KioskService:
                 if mode == Mode.STAFF:  # staff checking the shelf: not a shopper's scan
                     return stock_result(tap.gtin, self.cache.inventory(tap.gtin) or {})
                 return self.visits.product(tap)
-            result = self.visits.shopper(tap, show_cached=mode != Mode.STAFF)
+            result = self.visits.shopper(tap, epoch, show_cached=mode != Mode.STAFF)
             if isinstance(result, BadgeResult):
-                return result if self.ask_pin(result) else TapIgnored(self._mode.value)
+                return result if epoch == self.epoch and self.ask_pin(result) else TapIgnored(self._mode.value)
             if mode == Mode.STAFF and isinstance(result, ShopperResult):
-                return self.desk.tapped_shopper(result)
+                return self.desk.tapped_shopper(result, epoch)
             return result
 
     def undo(self, undo_token: str):

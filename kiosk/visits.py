@@ -29,7 +29,8 @@ class Visits:
         self.session: Session | None = None
 
     # -- a shopper's card or phone -------------------------------------------------
-    def shopper(self, tap: ShopperTap, show_cached: bool = True) -> TapResult:
+    def shopper(self, tap: ShopperTap, epoch: int, show_cached: bool = True) -> TapResult:
+        """`epoch`: the service's when the tap was taken; the visit opens only if it still is."""
         k = self.kiosk
         cred = tap.credential
         key = cred.keyed_hash(k.cache_key) if cred.stable_id else ""
@@ -39,13 +40,13 @@ class Visits:
             cached = k.cache.get_shopper(key, k.config.cache_ttl_s)
             if show_cached and cached and cached[0].role == "shopper":
                 k.publish(ShopperResult(self._overlay(self._cached_view(cached)), provisional=True))
-        result = self._checkin(cred, key, cached)
+        result = self._checkin(cred, key, cached, epoch)
         if isinstance(result, ErrorResult) and show_cached and cached and cached[0].role == "shopper":
             # the cached view shown while the hub was asked must not stay up (card revoked, kiosk refused)
             k.end_session(result.code)
         return result
 
-    def _checkin(self, cred, key: str, cached) -> TapResult:
+    def _checkin(self, cred, key: str, cached, epoch: int) -> TapResult:
         k = self.kiosk
         checkin_id = str(uuid.uuid4())  # the hub records the visit under it; the visit's events point at it
         try:
@@ -65,7 +66,7 @@ class Visits:
             k.sync.note_online(False, str(exc))
             if k.sync.device_refused:  # the hub refused this kiosk: no profile, not even offline
                 return self.refused_result()
-            return self._offline_checkin(cred, key, cached)
+            return self._offline_checkin(cred, key, cached, epoch)
         except E.HubError as exc:
             return ErrorResult("unreadable", exc.detail)
         if view.role in ("staff", "technician"):
@@ -78,7 +79,7 @@ class Visits:
         ref = {"checkin": checkin_id, "session": view.session, "shopper_id": view.shopper_id}
         if not view.session:
             del ref["session"]
-        return self._begin(view, ref, key, event_id=checkin_id)
+        return self._begin(view, ref, key, epoch, event_id=checkin_id)
 
     def refused_result(self) -> ErrorResult:
         """A removed kiosk (revoked) asks the hub nothing; a refused token is tried again later."""
@@ -93,7 +94,7 @@ class Visits:
             view = replace(view, wishlist=tuple(i for i in view.wishlist if i.brand == self.kiosk.identity.brand_id))
         return view
 
-    def _offline_checkin(self, cred, key: str, cached) -> TapResult:
+    def _offline_checkin(self, cred, key: str, cached, epoch: int) -> TapResult:
         """The hub cannot be asked: queue the check-in with its credential (verified by the hub
         on sync; the visit's events point at this check-in, so they are applied only if the hub
         accepts it, parked if not). A card token or UID may show its cached view; a SUN card or
@@ -117,15 +118,16 @@ class Visits:
             warning = "storage"
         ref = {"checkin": event_id} if event_id else {}
         if view is not None:
-            return self._begin(view, ref | {"shopper_id": view.shopper_id}, key, event_id=event_id, warning=warning)
+            return self._begin(view, ref | {"shopper_id": view.shopper_id}, key, epoch, event_id=event_id,
+                               warning=warning)
         guest = api.ShopperView(shopper_id="", display_name="", source="cache", verified=False)
-        return self._begin(guest, ref, key, guest=True, event_id=event_id, warning=warning)
+        return self._begin(guest, ref, key, epoch, guest=True, event_id=event_id, warning=warning)
 
-    def _begin(self, view: api.ShopperView, ref: dict, key: str, guest: bool = False, event_id: str = "",
+    def _begin(self, view: api.ShopperView, ref: dict, key: str, epoch: int, guest: bool = False, event_id: str = "",
                warning: str = "") -> ShopperResult | TapIgnored:
         view = self._overlay(view, ref)
         with self.kiosk.lock:
-            if not self.kiosk.visit_began():  # the mode changed while the hub was asked (a PIN screen)
+            if not self.kiosk.visit_began(epoch):  # the person's turn ended while the hub was asked
                 return TapIgnored(self.kiosk.mode.value)
             self.session = Session(ref=ref, key=key, view=view, guest=guest)
         return ShopperResult(view, guest=guest, warning=warning, event_id=event_id)

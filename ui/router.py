@@ -86,12 +86,15 @@ class Router:
                 self.to_attract()
         elif isinstance(result, TapIgnored):
             self._hide_progress()
+            if s.current == "pin":
+                s.pin.tap_ignored()
         elif isinstance(result, BadgeResult):
             self._hide_progress()
             self._show_pin(result.role, result.display_name, badge=True)
         elif isinstance(result, StaffLookupResult):
-            s.staff.show_shopper(result)
-            self._restart_idle()
+            if mode == Mode.STAFF:
+                s.staff.show_shopper(result)
+                self._restart_idle()
         elif mode == Mode.STAFF:
             self._staff_result(result)
         elif isinstance(result, ShopperResult):
@@ -206,6 +209,7 @@ class Router:
 
     def _show_pin(self, role: str, who: str = "", badge: bool = False) -> None:
         s = self.screens
+        self._release_staff()  # a badge tapped in staff mode: the one before is locked
         s.shopper.clear()
         s.pin.ask(role, who, badge=badge)
         s.go("pin")
@@ -291,7 +295,12 @@ class Router:
     def change_pin(self, old: str, new: str, again: str) -> None:
         """scrypt is slow: hashed off the UI thread; the verdict comes back to the screen."""
         self.background.run(self.service.desk.change_technician_pin, old, new, again,
-                            then=self.screens.technician.pin_changed)
+                            then=self.screens.technician.pin_changed, keep=True)
+
+    def _release_staff(self) -> None:
+        """Staff who left are locked on this kiosk already (service.reset); the hub hears it here."""
+        if self.service.desk.leaving is not None:
+            self.background.run(self.service.desk.lock_staff, keep=True)
 
     # -- sessions ---------------------------------------------------------------------------
     def _restart_idle(self) -> None:
@@ -328,8 +337,7 @@ class Router:
         self.cancel_timers()
         self.background.forget()
         self.service.reset()
-        if self.service.desk.staff is not None:
-            self.background.run(self.service.desk.lock_staff, keep=True)
+        self._release_staff()
         for screen in (s.shopper, s.pin, s.staff, s.technician):
             screen.clear()
         self.language_chosen = False

@@ -63,11 +63,16 @@ class PinScreen(Screen):
         elif result.code == "offline":
             self.message = tr._("The hub cannot be reached, so staff PINs cannot be checked. Try again in a minute.")
         elif result.code == "no_local_pin":
-            self.message = tr._("No technician PIN is set on this kiosk. Tap a technician badge instead.")
+            self.message = tr._("No technician PIN is set on this kiosk. Press Cancel, then tap a technician badge.")
         elif result.code == "badge_required":
-            self.message = tr._("Tap your badge on the reader again, then enter your PIN.")
+            self.message = tr._("Press Cancel, tap your badge on the reader again, then enter your PIN.")
         else:
             self.message = tr._("This badge cannot unlock this kiosk. Ask a manager.")
+
+    def tap_ignored(self) -> None:
+        """A card or badge tapped while the PIN is typed: read as nothing, and the person is told."""
+        if not self.busy:
+            self.message = tr._("Cards are not read while a PIN is typed. To use a badge, press Cancel first.")
 
     def clear(self) -> None:
         self._pin = ""
